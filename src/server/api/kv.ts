@@ -1,0 +1,131 @@
+// KV service handlers: check the request as etcd does, hand it to the server (writes through the log,
+// reads straight from the store), fill the header.
+import { EtcdError } from '../../api/errors.js';
+import type { KVHandlers } from '../../api/gen/etcdserverpb/KV.js';
+import type { PutRequest__Output } from '../../api/gen/etcdserverpb/PutRequest.js';
+import type { RequestOp__Output } from '../../api/gen/etcdserverpb/RequestOp.js';
+import type { TxnRequest__Output } from '../../api/gen/etcdserverpb/TxnRequest.js';
+import { Applier, applyRange, NO_LEASES, rangeEndOf } from '../apply/applier.js';
+import type { EtcdServer } from '../server.js';
+import { unary } from './util.js';
+
+function checkPut(r: PutRequest__Output): void {
+  if (r.key.length === 0) throw EtcdError.of('EmptyKey');
+  if (r.ignore_value && r.value.length !== 0) throw EtcdError.of('ValueProvided');
+  if (r.ignore_lease && r.lease !== '0') throw EtcdError.of('LeaseProvided');
+}
+
+function checkRequestOp(op: RequestOp__Output, maxTxnOps: number): void {
+  if (op.request_range) {
+    if (op.request_range.key.length === 0) throw EtcdError.of('EmptyKey');
+  } else if (op.request_put) {
+    checkPut(op.request_put);
+  } else if (op.request_delete_range) {
+    if (op.request_delete_range.key.length === 0) throw EtcdError.of('EmptyKey');
+  } else if (op.request_txn) {
+    checkTxn(op.request_txn, maxTxnOps);
+  }
+}
+
+export function checkTxn(r: TxnRequest__Output, maxTxnOps: number): void {
+  const opc = Math.max(r.compare.length, r.success.length, r.failure.length);
+  if (opc > maxTxnOps) throw EtcdError.of('TooManyOps');
+  for (const c of r.compare) if (c.key.length === 0) throw EtcdError.of('EmptyKey');
+  for (const op of r.success) checkRequestOp(op, maxTxnOps - opc);
+  for (const op of r.failure) checkRequestOp(op, maxTxnOps - opc);
+  checkIntervals(r.success);
+  checkIntervals(r.failure);
+}
+
+interface Interval {
+  key: string;
+  end: string | undefined; // undefined: the key alone; '': to the end of the key space
+}
+
+function intersects(dels: Interval[], k: string): boolean {
+  return dels.some((d) => (d.end === undefined ? d.key === k : k >= d.key && (d.end === '' || k < d.end)));
+}
+
+/** No key may be put twice, or both put and deleted, on one path of a txn (etcd's rule). */
+function checkIntervals(ops: RequestOp__Output[]): { puts: Set<string>; dels: Interval[] } {
+  const dels: Interval[] = [];
+  for (const op of ops) {
+    const d = op.request_delete_range;
+    if (!d) continue;
+    dels.push({ key: d.key.toString('latin1'), end: rangeEndOf(d.range_end) });
+  }
+  const puts = new Set<string>();
+  for (const op of ops) {
+    const t = op.request_txn;
+    if (!t) continue;
+    const then = checkIntervals(t.success);
+    const els = checkIntervals(t.failure);
+    for (const k of then.puts) {
+      if (puts.has(k) || intersects(dels, k)) throw EtcdError.of('DuplicateKey');
+      puts.add(k);
+    }
+    for (const k of els.puts) {
+      if (puts.has(k) && !then.puts.has(k)) throw EtcdError.of('DuplicateKey');
+      if (intersects(dels, k)) throw EtcdError.of('DuplicateKey');
+      puts.add(k);
+    }
+    dels.push(...then.dels, ...els.dels);
+  }
+  for (const op of ops) {
+    const p = op.request_put;
+    if (!p) continue;
+    const k = p.key.toString('latin1');
+    if (puts.has(k) || intersects(dels, k)) throw EtcdError.of('DuplicateKey');
+    puts.add(k);
+  }
+  return { puts, dels };
+}
+
+function isReadOnly(r: TxnRequest__Output): boolean {
+  const ro = (ops: RequestOp__Output[]): boolean =>
+    ops.every((op) => !op.request_put && !op.request_delete_range && (!op.request_txn || isReadOnly(op.request_txn)));
+  return ro(r.success) && ro(r.failure);
+}
+
+export function kvHandlers(server: EtcdServer): KVHandlers {
+  return {
+    Range: unary(async (req) => {
+      if (req.key.length === 0) throw EtcdError.of('EmptyKey');
+      const r = applyRange(server.kv, req);
+      return { header: server.header(r.rev), ...r.resp };
+    }),
+
+    Put: unary(async (req) => {
+      checkPut(req);
+      const r = await server.propose({ put: req });
+      if (r.kind !== 'put') throw new Error('unexpected apply result');
+      return { header: server.header(r.rev), ...r.resp };
+    }),
+
+    DeleteRange: unary(async (req) => {
+      if (req.key.length === 0) throw EtcdError.of('EmptyKey');
+      const r = await server.propose({ delete_range: req });
+      if (r.kind !== 'delete_range') throw new Error('unexpected apply result');
+      return { header: server.header(r.rev), ...r.resp };
+    }),
+
+    Txn: unary(async (req) => {
+      checkTxn(req, server.cfg.maxTxnOps);
+      if (isReadOnly(req)) {
+        // reads stay off the log; a txn without writes changes nothing
+        const r = new Applier(server.kv, server.getLessor() ?? NO_LEASES).apply({ txn: req } as never);
+        if (r.kind !== 'txn') throw new Error('unexpected apply result');
+        return { header: server.header(r.rev), ...r.resp };
+      }
+      const r = await server.propose({ txn: req });
+      if (r.kind !== 'txn') throw new Error('unexpected apply result');
+      return { header: server.header(r.rev), ...r.resp };
+    }),
+
+    Compact: unary(async (req) => {
+      const r = await server.propose({ compaction: req });
+      if (req.physical) await server.sync();
+      return { header: server.header(r.rev) };
+    }),
+  };
+}

@@ -1,0 +1,131 @@
+// startServer(): the embedded etcd server. Wires the core (EtcdServer) to gRPC listeners on every
+// --listen-client-urls entry, plain or TLS. The one server module the CLI and library users import.
+import * as fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { loadApi } from '../api/proto.js';
+import { clusterHandlers } from './api/cluster.js';
+import { kvHandlers } from './api/kv.js';
+import { maintenanceHandlers } from './api/maintenance.js';
+import { watchHandlers } from './api/watch.js';
+import { defaultConfig, type ServerConfig } from './config.js';
+import { startCompactor } from './compactor.js';
+import { EtcdServer, type Logger } from './server.js';
+
+export type { ServerConfig } from './config.js';
+
+export interface StartServerOptions extends Partial<ServerConfig> {
+  /** Where log lines go; default: JSON lines on stderr at cfg.logLevel. */
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  /** Client endpoints as clients dial them, e.g. 127.0.0.1:2379 (host:port of each listen URL). */
+  endpoints: string[];
+  /** The listen URLs with the ports actually bound (port 0 picks a free one). */
+  clientURLs: string[];
+  memberId: bigint;
+  clusterId: bigint;
+  config: ServerConfig;
+  /** The core, for tests and tools in this process. */
+  server: EtcdServer;
+  close(): Promise<void>;
+}
+
+const LEVELS = { debug: 0, info: 1, warn: 2, error: 3, panic: 4, fatal: 5 } as const;
+
+export function jsonLogger(level: ServerConfig['logLevel']): Logger {
+  const min = LEVELS[level] ?? 1;
+  return (lvl, msg, fields) => {
+    if (LEVELS[lvl] < min) return;
+    process.stderr.write(JSON.stringify({ level: lvl, ts: new Date().toISOString(), msg, ...fields }) + '\n');
+  };
+}
+
+function credentialsFor(url: URL, cfg: ServerConfig): grpc.ServerCredentials {
+  if (url.protocol === 'http:' || url.protocol === 'unix:') return grpc.ServerCredentials.createInsecure();
+  const tls = cfg.clientTLS;
+  if (!tls) throw new Error(`listen URL ${url.href} is https but no --cert-file/--key-file were given`);
+  const read = (f: string, what: string): Buffer => {
+    try {
+      return fs.readFileSync(f);
+    } catch (e) {
+      throw new Error(`cannot read ${what} ${f}: ${(e as Error).message}`);
+    }
+  };
+  const cert = read(tls.certFile, '--cert-file');
+  const key = read(tls.keyFile, '--key-file');
+  const ca = tls.trustedCAFile ? read(tls.trustedCAFile, '--trusted-ca-file') : null;
+  if (tls.clientCertAuth && !ca) throw new Error('--client-cert-auth needs --trusted-ca-file');
+  return grpc.ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], tls.clientCertAuth);
+}
+
+/** Starts an etcd server in this process. */
+export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
+  const { logger, ...overrides } = options;
+  const cfg = defaultConfig(overrides);
+  const log = logger ?? jsonLogger(cfg.logLevel);
+  const core = new EtcdServer(cfg, log);
+
+  const api = loadApi();
+  const grpcServer = new grpc.Server({
+    'grpc.max_receive_message_length': cfg.maxRequestBytes + 512 * 1024,
+    'grpc.max_send_message_length': 2 ** 31 - 1,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    'grpc.max_concurrent_streams': 2 ** 31 - 1,
+  });
+  grpcServer.addService(api.etcdserverpb.KV.service, kvHandlers(core));
+  grpcServer.addService(api.etcdserverpb.Watch.service, watchHandlers(core));
+  grpcServer.addService(api.etcdserverpb.Cluster.service, clusterHandlers(core));
+  grpcServer.addService(api.etcdserverpb.Maintenance.service, maintenanceHandlers(core));
+
+  const endpoints: string[] = [];
+  const clientURLs: string[] = [];
+  try {
+    for (const raw of cfg.listenClientUrls) {
+      const url = new URL(raw);
+      const creds = credentialsFor(url, cfg);
+      const host = url.hostname.startsWith('[') ? url.hostname : url.hostname;
+      const port = await new Promise<number>((resolve, reject) =>
+        grpcServer.bindAsync(`${host}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`, creds, (err, p) =>
+          err ? reject(new Error(`cannot listen on ${raw}: ${err.message}`)) : resolve(p),
+        ),
+      );
+      endpoints.push(`${host}:${port}`);
+      clientURLs.push(`${url.protocol}//${host}:${port}`);
+    }
+  } catch (e) {
+    grpcServer.forceShutdown();
+    await core.close();
+    throw e;
+  }
+  if (overrides.advertiseClientUrls === undefined) core.member.clientURLs = clientURLs;
+  const compactor = startCompactor(core, log);
+  if (compactor) core.addTimer(compactor);
+  log('info', 'serving client traffic', { endpoints: clientURLs, name: cfg.name, dataDir: cfg.dataDir });
+
+  let closed = false;
+  return {
+    endpoints,
+    clientURLs,
+    memberId: core.memberId,
+    clusterId: core.clusterId,
+    config: cfg,
+    server: core,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          grpcServer.forceShutdown();
+          resolve();
+        }, 2000);
+        grpcServer.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      await core.close();
+    },
+  };
+}

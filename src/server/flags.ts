@@ -1,0 +1,293 @@
+// etcd's command-line flags and ETCD_* environment variables -> ServerConfig. Flag names, defaults
+// and error texts are etcd's (Go's flag package: "flag provided but not defined: -x", exit 2). A flag
+// on the command line beats its variable; every variable is ETCD_ + the flag name in upper snake case.
+import { defaultConfig, type ServerConfig } from './config.js';
+
+export class FlagError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FlagError';
+  }
+}
+
+type Kind = 'string' | 'bool' | 'uint' | 'urls' | 'duration';
+
+interface FlagDef {
+  kind: Kind;
+  /** Sets the parsed value on the config; absent for flags accepted but without effect here. */
+  apply?: (cfg: ServerConfig, v: string, all: Map<string, string>) => void;
+  help: string;
+}
+
+function parseUint(name: string, v: string): number {
+  if (!/^\d+$/.test(v)) throw new FlagError(`invalid value "${v}" for flag -${name}: parse error`);
+  return Number(v);
+}
+
+function parseUrls(name: string, v: string): string[] {
+  const out: string[] = [];
+  for (const raw of v.split(',')) {
+    const s = raw.trim();
+    let u: URL;
+    try {
+      u = new URL(s);
+    } catch {
+      throw new FlagError(`invalid value "${v}" for flag -${name}: URL scheme must be http, https, unix, or unixs: ${s}`);
+    }
+    if (!['http:', 'https:', 'unix:', 'unixs:'].includes(u.protocol)) {
+      throw new FlagError(`invalid value "${v}" for flag -${name}: URL scheme must be http, https, unix, or unixs: ${s}`);
+    }
+    if (u.pathname !== '' && u.pathname !== '/' && (u.protocol === 'http:' || u.protocol === 'https:')) {
+      throw new FlagError(`invalid value "${v}" for flag -${name}: URL must not contain a path: ${s}`);
+    }
+    out.push(s.replace(/\/$/, ''));
+  }
+  return out;
+}
+
+function parseBool(name: string, v: string): boolean {
+  if (['true', '1', 't', 'T', 'TRUE', 'True'].includes(v)) return true;
+  if (['false', '0', 'f', 'F', 'FALSE', 'False'].includes(v)) return false;
+  throw new FlagError(`invalid boolean value "${v}" for -${name}: parse error`);
+}
+
+function parseDurationMs(name: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$/.exec(v);
+  if (!m) throw new FlagError(`invalid value "${v}" for flag -${name}: parse error`);
+  const unit = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 }[m[2]]!;
+  return Number(m[1]) * unit;
+}
+
+const ignored = (help: string, kind: Kind = 'string'): FlagDef => ({ kind, help: `${help} (accepted; no effect in etcd-ts yet)` });
+
+/** Every flag the server knows, by name without dashes. */
+export const FLAGS: Record<string, FlagDef> = {
+  name: { kind: 'string', help: 'Human-readable name for this member.', apply: (c, v) => (c.name = v) },
+  'data-dir': { kind: 'string', help: 'Path to the data directory (default "${name}.etcd").', apply: (c, v) => (c.dataDir = v) },
+  'wal-dir': ignored('Path to the dedicated wal directory'),
+  'listen-client-urls': {
+    kind: 'urls',
+    help: 'List of URLs to listen on for client traffic (default "http://127.0.0.1:2379").',
+    apply: (c, v) => (c.listenClientUrls = parseUrls('listen-client-urls', v)),
+  },
+  'advertise-client-urls': {
+    kind: 'urls',
+    help: "List of this member's client URLs to advertise to the public (default \"http://127.0.0.1:2379\").",
+    apply: (c, v) => (c.advertiseClientUrls = parseUrls('advertise-client-urls', v)),
+  },
+  'listen-peer-urls': {
+    kind: 'urls',
+    help: 'List of URLs to listen on for peer traffic (default "http://localhost:2380").',
+    apply: (c, v) => (c.listenPeerUrls = parseUrls('listen-peer-urls', v)),
+  },
+  'initial-advertise-peer-urls': {
+    kind: 'urls',
+    help: "List of this member's peer URLs to advertise to the rest of the cluster (default \"http://localhost:2380\").",
+    apply: (c, v) => (c.initialAdvertisePeerUrls = parseUrls('initial-advertise-peer-urls', v)),
+  },
+  'initial-cluster': {
+    kind: 'string',
+    help: 'Initial cluster configuration for bootstrapping (default "default=http://localhost:2380").',
+    apply: (c, v) => (c.initialCluster = v),
+  },
+  'initial-cluster-state': {
+    kind: 'string',
+    help: "Initial cluster state ('new' or 'existing').",
+    apply: (c, v) => {
+      if (v !== 'new' && v !== 'existing') {
+        throw new FlagError(`invalid value "${v}" for flag -initial-cluster-state: valid values are "new" or "existing"`);
+      }
+      c.initialClusterState = v;
+    },
+  },
+  'initial-cluster-token': {
+    kind: 'string',
+    help: 'Initial cluster token for the etcd cluster during bootstrap (default "etcd-cluster").',
+    apply: (c, v) => (c.initialClusterToken = v),
+  },
+  'max-request-bytes': {
+    kind: 'uint',
+    help: 'Maximum client request size in bytes the server will accept (default 1572864).',
+    apply: (c, v) => (c.maxRequestBytes = parseUint('max-request-bytes', v)),
+  },
+  'max-txn-ops': {
+    kind: 'uint',
+    help: 'Maximum number of operations permitted in a transaction (default 128).',
+    apply: (c, v) => (c.maxTxnOps = parseUint('max-txn-ops', v)),
+  },
+  'quota-backend-bytes': {
+    kind: 'uint',
+    help: 'Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).',
+    apply: (c, v) => (c.quotaBackendBytes = parseUint('quota-backend-bytes', v)),
+  },
+  'auto-compaction-mode': {
+    kind: 'string',
+    help: "Interpret 'auto-compaction-retention' one of: periodic|revision (default \"periodic\").",
+    apply: (c, v) => {
+      if (v !== 'periodic' && v !== 'revision') {
+        throw new FlagError(`unknown auto-compaction-mode "${v}" (want periodic or revision)`);
+      }
+      c.autoCompactionMode = v;
+    },
+  },
+  'auto-compaction-retention': {
+    kind: 'string',
+    help: "Auto compaction retention for mvcc key value store. 0 means disable auto compaction (default \"0\").",
+    apply: (c, v) => (c.autoCompactionRetention = v),
+  },
+  'log-level': {
+    kind: 'string',
+    help: "Configures log level. Only supports debug, info, warn, error, panic, or fatal (default \"info\").",
+    apply: (c, v) => {
+      if (!['debug', 'info', 'warn', 'error', 'panic', 'fatal'].includes(v)) {
+        throw new FlagError(`unknown log-level "${v}" (want debug, info, warn, error, panic or fatal)`);
+      }
+      c.logLevel = v as ServerConfig['logLevel'];
+    },
+  },
+  'cert-file': { kind: 'string', help: 'Path to the client server TLS cert file.', apply: (c, v) => (tls(c).certFile = v) },
+  'key-file': { kind: 'string', help: 'Path to the client server TLS key file.', apply: (c, v) => (tls(c).keyFile = v) },
+  'trusted-ca-file': { kind: 'string', help: 'Path to the client server TLS trusted CA cert file.', apply: (c, v) => (tls(c).trustedCAFile = v) },
+  'client-cert-auth': {
+    kind: 'bool',
+    help: 'Enable client cert authentication.',
+    apply: (c, v) => (tls(c).clientCertAuth = parseBool('client-cert-auth', v)),
+  },
+  'heartbeat-interval': ignored('Time (in milliseconds) of a heartbeat interval', 'uint'),
+  'election-timeout': {
+    kind: 'uint',
+    help: 'Time (in milliseconds) for an election to timeout (default 1000).',
+    apply: (c, v) => (c.minLeaseTTL = Math.ceil((3 * parseUint('election-timeout', v)) / 2 / 1000)),
+  },
+  'snapshot-count': ignored('Number of committed transactions to trigger a snapshot to disk', 'uint'),
+  'experimental-watch-progress-notify-interval': {
+    kind: 'duration',
+    help: 'Duration of periodic watch progress notifications (default 10m0s).',
+    apply: (c, v) => (c.watchProgressNotifyIntervalMs = parseDurationMs('experimental-watch-progress-notify-interval', v)),
+  },
+  'auto-tls': ignored('Client TLS using generated certificates', 'bool'),
+  'client-crl-file': ignored('Path to the client certificate revocation list file'),
+  'peer-cert-file': ignored('Path to the peer server TLS cert file'),
+  'peer-key-file': ignored('Path to the peer server TLS key file'),
+  'peer-trusted-ca-file': ignored('Path to the peer server TLS trusted CA file'),
+  'peer-client-cert-auth': ignored('Enable peer client cert authentication', 'bool'),
+  'peer-auto-tls': ignored('Peer TLS using self-generated certificates', 'bool'),
+  'strict-reconfig-check': ignored('Reject reconfiguration requests that would cause quorum loss', 'bool'),
+  'enable-v2': ignored('Accept etcd V2 client requests', 'bool'),
+  'enable-pprof': ignored('Enable runtime profiling data via HTTP server', 'bool'),
+  'metrics': ignored('Set level of detail for exported metrics'),
+  'logger': ignored("Specify 'zap' for structured logging or 'capnslog'"),
+  'log-outputs': ignored('Specify stdout, stderr, or a file path for logs'),
+  'debug': ignored('Enable debug-level logging', 'bool'),
+  'max-snapshots': ignored('Maximum number of snapshot files to retain', 'uint'),
+  'max-wals': ignored('Maximum number of wal files to retain', 'uint'),
+  'grpc-keepalive-min-time': ignored('Minimum interval duration that a client should wait before pinging server'),
+  'grpc-keepalive-interval': ignored('Frequency duration of server-to-client ping to check if a connection is alive'),
+  'grpc-keepalive-timeout': ignored('Additional duration of wait before closing a non-responsive connection'),
+  'discovery': ignored('Discovery URL used to bootstrap the cluster'),
+  'force-new-cluster': ignored('Force to create a new one member cluster', 'bool'),
+  'cors': ignored('Comma-separated white list of origins for CORS'),
+  'host-whitelist': ignored('Comma-separated acceptable hostnames from HTTP client requests'),
+  'listen-metrics-urls': ignored('List of URLs to listen on for the metrics and health endpoints'),
+  'auth-token': ignored('Specify auth token type'),
+  'cipher-suites': ignored('Comma-separated list of supported TLS cipher suites'),
+};
+
+function tls(c: ServerConfig) {
+  if (!c.clientTLS) c.clientTLS = { certFile: '', keyFile: '', clientCertAuth: false };
+  return c.clientTLS;
+}
+
+export interface ParsedFlags {
+  config: ServerConfig;
+  version: boolean;
+  help: boolean;
+  warnings: string[];
+}
+
+export function envName(flag: string): string {
+  return 'ETCD_' + flag.toUpperCase().replace(/-/g, '_');
+}
+
+/** Parses etcd's flags (Go style: -flag, --flag, --flag=value, --flag value) and ETCD_* variables. */
+export function parseServerFlags(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedFlags {
+  const given = new Map<string, string>();
+  let version = false;
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') break;
+    if (!arg.startsWith('-') || arg === '-') {
+      throw new FlagError(`'${arg}' is not a valid flag`);
+    }
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    if (name === 'version') {
+      version = true;
+      continue;
+    }
+    if (name === 'h' || name === 'help') {
+      help = true;
+      continue;
+    }
+    const def = FLAGS[name];
+    if (!def) throw new FlagError(`flag provided but not defined: -${name}`);
+    let value: string;
+    if (eq >= 0) value = body.slice(eq + 1);
+    else if (def.kind === 'bool') value = 'true';
+    else {
+      if (i + 1 >= argv.length) throw new FlagError(`flag needs an argument: -${name}`);
+      value = argv[++i];
+    }
+    given.set(name, value);
+  }
+
+  const warnings: string[] = [];
+  const fromEnv = new Map<string, string>();
+  const known = new Set(Object.keys(FLAGS).map(envName));
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith('ETCD_') || v === undefined) continue;
+    if (k === 'ETCD_TS_PROTO_DIR' || k === 'ETCD_UNSUPPORTED_ARCH') continue;
+    if (!known.has(k)) {
+      warnings.push(`unrecognized environment variable ${k}=${v}`);
+      continue;
+    }
+    const flag = Object.keys(FLAGS).find((f) => envName(f) === k)!;
+    if (given.has(flag)) {
+      warnings.push(`ignoring environment variable ${k}: flag --${flag} is given on the command line`);
+      continue;
+    }
+    fromEnv.set(flag, v);
+  }
+
+  const all = new Map([...fromEnv, ...given]);
+  const cfg = defaultConfig({ name: all.get('name') ?? 'default' });
+  const explicitDataDir = all.has('data-dir');
+  // apply in a fixed order so derived defaults (data-dir from name, initial-cluster) come out right
+  for (const [name, value] of all) {
+    const def = FLAGS[name];
+    if (def.kind === 'bool') parseBool(name, value);
+    if (def.kind === 'uint' && !def.apply) parseUint(name, value);
+    def.apply?.(cfg, value, all);
+  }
+  if (!explicitDataDir) cfg.dataDir = `${cfg.name}.etcd`;
+  if (!all.has('initial-cluster')) {
+    cfg.initialCluster = cfg.initialAdvertisePeerUrls.map((u) => `${cfg.name}=${u}`).join(',');
+  }
+  if (cfg.clientTLS) {
+    const usesHttps = cfg.listenClientUrls.some((u) => u.startsWith('https:') || u.startsWith('unixs:'));
+    if (usesHttps && (!cfg.clientTLS.certFile || !cfg.clientTLS.keyFile)) {
+      throw new FlagError('--cert-file and --key-file are both needed for https:// client URLs');
+    }
+  }
+  return { config: cfg, version, help, warnings };
+}
+
+export function serverUsage(): string {
+  const lines = ['Usage:', '', '  etcd [flags]', '    Start an etcd server.', '', '  etcd --version', '    Show the version of etcd.', '', '  etcd -h | --help', '    Show the help information about etcd.', '', 'Flags:'];
+  for (const [name, def] of Object.entries(FLAGS)) {
+    lines.push(`  --${name}${def.kind === 'bool' ? '' : " '<value>'"}`, `      ${def.help}`);
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,75 @@
+// The server's command line: `etcd [flags]` and `etcdctl serve [flags]`. Parses etcd's flags, starts
+// the embedded server, and stops it cleanly on SIGINT/SIGTERM.
+import { startServer } from './embed.js';
+import { FlagError, parseServerFlags, serverUsage } from './flags.js';
+import { parseInitialCluster } from './server.js';
+import { SERVER_VERSION } from './api/maintenance.js';
+
+export const ETCD_TS_VERSION = '0.1.0';
+
+function fatal(msg: string): never {
+  process.stderr.write(JSON.stringify({ level: 'fatal', ts: new Date().toISOString(), msg }) + '\n');
+  process.exit(1);
+}
+
+export async function runServerMain(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseServerFlags(argv);
+  } catch (e) {
+    if (e instanceof FlagError) {
+      process.stderr.write(`${e.message}\n${serverUsage()}`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  if (parsed.help) {
+    process.stdout.write(serverUsage());
+    return;
+  }
+  if (parsed.version) {
+    process.stdout.write(
+      `etcd Version: ${SERVER_VERSION}\netcd-ts Version: ${ETCD_TS_VERSION}\nNode Version: ${process.version}\nNode OS/Arch: ${process.platform}/${process.arch}\n`,
+    );
+    return;
+  }
+  const cfg = parsed.config;
+  for (const w of parsed.warnings) {
+    process.stderr.write(JSON.stringify({ level: 'warn', ts: new Date().toISOString(), msg: w }) + '\n');
+  }
+  let members;
+  try {
+    members = parseInitialCluster(cfg.initialCluster);
+  } catch (e) {
+    fatal((e as Error).message);
+  }
+  const names = [...new Set(members.map((m) => m.name))];
+  if (names.length > 1) {
+    fatal(
+      `--initial-cluster lists ${names.length} members (${names.join(', ')}): etcd-ts runs a single member for now; ` +
+        `cluster mode (Raft) is not built yet. Start one member with --initial-cluster ${cfg.name}=<its peer URL>.`,
+    );
+  }
+  if (cfg.initialClusterState === 'existing') {
+    fatal('--initial-cluster-state existing joins a running cluster, which needs cluster mode (not built yet)');
+  }
+
+  let running;
+  try {
+    running = await startServer(cfg);
+  } catch (e) {
+    fatal(`failed to start: ${(e as Error).message}`);
+  }
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(JSON.stringify({ level: 'info', ts: new Date().toISOString(), msg: `received ${sig}, shutting down` }) + '\n');
+    running.close().then(
+      () => process.exit(0),
+      (e) => fatal(`shutdown failed: ${(e as Error).message}`),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

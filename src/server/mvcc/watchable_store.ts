@@ -1,0 +1,203 @@
+// Watchers over the KV store. A watcher is synced when it has seen every revision up to the store's
+// current one: each commit is handed to it directly. Otherwise it is unsynced and catches up from
+// the store's history in batches, off the write path. A watcher whose stream cannot take more
+// (backpressure) simply becomes unsynced and catches up once the stream drains, so a slow or stuck
+// client never blocks writes or other watchers. Events reach a watcher in revision order, each once.
+import type { KeyVersion } from './key_index.js';
+import type { KVStore, RangeEnd } from './kvstore.js';
+
+/** Where a watcher's events go: one per client watch stream. */
+export interface WatchSink {
+  /**
+   * Delivers events (already filtered) at header revision rev. Returns false when the stream is
+   * congested; the store then stops sending until resume() is called.
+   */
+  deliver(w: Watcher, events: KeyVersion[], rev: number): boolean;
+  /** The watcher's start revision was compacted: tell the client and forget the watcher. */
+  compacted(w: Watcher, compactRev: number): void;
+}
+
+export interface WatchParams {
+  key: string;
+  end: RangeEnd;
+  /** First revision to deliver. */
+  startRev: number;
+  noPut: boolean;
+  noDelete: boolean;
+}
+
+export class Watcher {
+  /** The next revision this watcher has not yet been given. */
+  nextRev: number;
+  synced = false;
+  canceled = false;
+  constructor(
+    readonly id: number,
+    readonly params: WatchParams,
+    readonly sink: WatchSink & { congested: boolean },
+  ) {
+    this.nextRev = params.startRev;
+  }
+
+  matches(key: string): boolean {
+    const { key: k, end } = this.params;
+    if (end === undefined) return key === k;
+    return key >= k && (end === '' || key < end);
+  }
+
+  accepts(v: KeyVersion): boolean {
+    if (v.value === null ? this.params.noDelete : this.params.noPut) return false;
+    return this.matches(v.key);
+  }
+}
+
+/** Revisions examined per catch-up step of one watcher. */
+const CATCH_UP_BATCH = 1000;
+
+export class WatchableStore {
+  private readonly singleKey = new Map<string, Set<Watcher>>();
+  private readonly ranged = new Set<Watcher>();
+  private readonly unsynced = new Set<Watcher>();
+  private catchUpScheduled = false;
+
+  constructor(private readonly kv: KVStore) {
+    kv.onCommit((changes, rev) => this.notify(changes, rev));
+  }
+
+  watcherCount(): number {
+    let n = this.ranged.size + this.unsynced.size;
+    for (const s of this.singleKey.values()) n += s.size;
+    return n;
+  }
+
+  /** Registers a watcher; events from params.startRev (0: the next revision) on. */
+  watch(id: number, params: WatchParams, sink: WatchSink & { congested: boolean }): Watcher {
+    const startRev = params.startRev > 0 ? params.startRev : this.kv.rev() + 1;
+    const w = new Watcher(id, { ...params, startRev }, sink);
+    if (startRev > this.kv.rev()) this.addSynced(w);
+    else this.addUnsynced(w);
+    return w;
+  }
+
+  cancel(w: Watcher): void {
+    w.canceled = true;
+    this.unsynced.delete(w);
+    this.removeSynced(w);
+  }
+
+  private removeSynced(w: Watcher): void {
+    if (w.params.end === undefined) {
+      const set = this.singleKey.get(w.params.key);
+      if (set) {
+        set.delete(w);
+        if (set.size === 0) this.singleKey.delete(w.params.key);
+      }
+    } else {
+      this.ranged.delete(w);
+    }
+  }
+
+  /** A congested sink drained: its unsynced watchers catch up. */
+  resume(): void {
+    this.scheduleCatchUp();
+  }
+
+  private addSynced(w: Watcher): void {
+    w.synced = true;
+    if (w.params.end === undefined) {
+      let set = this.singleKey.get(w.params.key);
+      if (!set) this.singleKey.set(w.params.key, (set = new Set()));
+      set.add(w);
+    } else {
+      this.ranged.add(w);
+    }
+  }
+
+  private addUnsynced(w: Watcher): void {
+    if (w.synced) this.removeSynced(w);
+    w.synced = false;
+    this.unsynced.add(w);
+    this.scheduleCatchUp();
+  }
+
+  private notify(changes: readonly KeyVersion[], rev: number): void {
+    if (this.singleKey.size === 0 && this.ranged.size === 0) return;
+    const batches = new Map<Watcher, KeyVersion[]>();
+    const add = (w: Watcher, v: KeyVersion): void => {
+      if (!w.accepts(v)) return;
+      const b = batches.get(w);
+      if (b) b.push(v);
+      else batches.set(w, [v]);
+    };
+    for (const v of changes) {
+      const set = this.singleKey.get(v.key);
+      if (set) for (const w of set) add(w, v);
+      for (const w of this.ranged) add(w, v);
+    }
+    const all = new Set<Watcher>([...this.ranged]);
+    for (const v of changes) {
+      const set = this.singleKey.get(v.key);
+      if (set) for (const w of set) all.add(w);
+    }
+    for (const w of all) {
+      const events = batches.get(w);
+      if (!events) {
+        w.nextRev = rev + 1;
+        continue;
+      }
+      if (w.sink.congested) {
+        // nextRev stays at this revision: catch-up will deliver it once the stream drains
+        this.addUnsynced(w);
+        continue;
+      }
+      w.nextRev = rev + 1;
+      w.sink.deliver(w, events, rev);
+    }
+  }
+
+  private scheduleCatchUp(): void {
+    if (this.catchUpScheduled || this.unsynced.size === 0) return;
+    this.catchUpScheduled = true;
+    setImmediate(() => {
+      this.catchUpScheduled = false;
+      this.catchUp();
+    });
+  }
+
+  /** One catch-up step for every unsynced watcher whose stream can take more. */
+  private catchUp(): void {
+    const cur = this.kv.rev();
+    const compactRev = this.kv.compactRev();
+    let more = false;
+    for (const w of [...this.unsynced]) {
+      if (w.canceled) {
+        this.unsynced.delete(w);
+        continue;
+      }
+      if (w.sink.congested) continue;
+      if (w.nextRev < compactRev) {
+        this.unsynced.delete(w);
+        w.canceled = true;
+        w.sink.compacted(w, compactRev);
+        continue;
+      }
+      if (w.nextRev > cur) {
+        this.unsynced.delete(w);
+        this.addSynced(w);
+        continue;
+      }
+      const hist = this.kv.historySince(w.nextRev, CATCH_UP_BATCH);
+      const events = hist.filter((v) => w.accepts(v));
+      const last = hist.length > 0 ? hist[hist.length - 1].main : cur;
+      w.nextRev = last + 1;
+      if (events.length > 0) w.sink.deliver(w, events, cur);
+      if (w.nextRev > cur) {
+        this.unsynced.delete(w);
+        this.addSynced(w);
+      } else {
+        more = true;
+      }
+    }
+    if (more) this.scheduleCatchUp();
+  }
+}

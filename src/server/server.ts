@@ -1,0 +1,299 @@
+// EtcdServer: one member's core. It owns the data directory and wires the layers: a write is
+// proposed (wrapped in an InternalRequest), appended to the write-ahead log, applied once durable,
+// saved to the backend, and only then answered. Reads go straight to the MVCC store.
+//
+// Today the log step is a local WAL; a Raft cluster replaces propose/append and nothing else.
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EtcdError } from '../api/errors.js';
+import type { InternalRequest, InternalRequest__Output } from '../api/gen/etcdserverpb/InternalRequest.js';
+import type { ResponseHeader } from '../api/gen/etcdserverpb/ResponseHeader.js';
+import { Applier, NO_LEASES, type ApplyResult, type LeaseHooks } from './apply/applier.js';
+import type { ServerConfig } from './config.js';
+import type { KeyVersion } from './mvcc/key_index.js';
+import { KVStore } from './mvcc/kvstore.js';
+import { WatchableStore } from './mvcc/watchable_store.js';
+import { Backend } from './storage/backend.js';
+import { decodeInternalRequest, encodeInternalRequest } from './storage/codec.js';
+import { DataDirLock } from './storage/lock.js';
+import { WAL } from './storage/wal.js';
+
+export interface MemberInfo {
+  id: bigint;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+/** etcd's member ID: SHA-1 of the sorted peer URLs and the cluster token, first 8 bytes big-endian. */
+export function memberIdOf(peerURLs: string[], clusterToken: string): bigint {
+  const h = createHash('sha1');
+  for (const u of [...peerURLs].sort()) h.update(u);
+  h.update(clusterToken);
+  return h.digest().readBigUInt64BE(0);
+}
+
+/** etcd's cluster ID: SHA-1 of the sorted member IDs as 8-byte big-endian values, first 8 bytes. */
+export function clusterIdOf(memberIds: bigint[]): bigint {
+  const ids = [...memberIds].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const b = Buffer.alloc(8 * ids.length);
+  ids.forEach((id, i) => b.writeBigUInt64BE(id, 8 * i));
+  return createHash('sha1').update(b).digest().readBigUInt64BE(0);
+}
+
+export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+interface Waiter {
+  req: InternalRequest__Output;
+  resolve: (r: ApplyResult) => void;
+  reject: (e: Error) => void;
+}
+
+export class EtcdServer {
+  readonly kv = new KVStore();
+  readonly watchable: WatchableStore;
+  readonly clusterId: bigint;
+  readonly memberId: bigint;
+  readonly term: number;
+  readonly member: MemberInfo;
+  private readonly backend: Backend;
+  private readonly wal: WAL;
+  private readonly lock: DataDirLock;
+  private applier: Applier;
+  private lessor: LeaseHooks = NO_LEASES;
+  private readonly waiting = new Map<number, Waiter>();
+  private appliedIndex: number;
+  private nextIndex: number;
+  private stopped: Error | undefined;
+  private pendingAdded: KeyVersion[] = [];
+  private releasing = false;
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** Listeners told after each applied entry (the lessor uses it to persist; tests to observe). */
+  private readonly appliedListeners: ((index: number) => void)[] = [];
+
+  constructor(
+    readonly cfg: ServerConfig,
+    private readonly log: Logger,
+    /** Builds the lessor before the log is replayed, so replayed lease entries find it. */
+    makeLessor?: (backend: Backend, kv: KVStore) => LeaseHooks,
+  ) {
+    const memberDir = path.join(cfg.dataDir, 'member');
+    fs.mkdirSync(path.join(memberDir, 'snap'), { recursive: true, mode: 0o700 });
+    this.lock = DataDirLock.acquire(cfg.dataDir);
+    try {
+      this.backend = Backend.open(path.join(memberDir, 'snap', 'db'));
+      const ids = this.bootstrapIdentity();
+      this.clusterId = ids.clusterId;
+      this.memberId = ids.memberId;
+      this.term = ids.term;
+      this.member = {
+        id: this.memberId,
+        name: cfg.name,
+        peerURLs: ids.peerURLs,
+        clientURLs: cfg.advertiseClientUrls,
+        isLearner: false,
+      };
+
+      const state = this.backend.applied();
+      this.kv.restore(this.backend.versions(), state.rev, state.compactRev);
+      this.watchable = new WatchableStore(this.kv);
+      this.kv.onCommit((changes) => {
+        for (const c of changes) this.pendingAdded.push(c);
+      });
+      if (makeLessor) this.lessor = makeLessor(this.backend, this.kv);
+      this.applier = new Applier(this.kv, this.lessor);
+
+      const { wal, records } = WAL.open(
+        path.join(memberDir, 'wal'),
+        state.consistentIndex,
+        { segmentBytes: cfg.walSegmentBytes, warn: (m) => this.log('warn', m) },
+        (last) => this.onDurable(last),
+        (err) => this.fail(err),
+      );
+      this.wal = wal;
+      this.appliedIndex = state.consistentIndex;
+      // replay what the backend had not saved yet
+      for (const r of records) this.applyEntry(r.index, decodeInternalRequest(r.data));
+      this.nextIndex = this.wal.last() + 1;
+      if (records.length > 0) this.log('info', `recovered ${records.length} log entries`, { appliedIndex: this.appliedIndex });
+    } catch (e) {
+      this.lock.release();
+      throw e;
+    }
+  }
+
+  /** Identity: derived as etcd does at the first start, then read back from the backend. */
+  private bootstrapIdentity(): { clusterId: bigint; memberId: bigint; term: number; peerURLs: string[] } {
+    const cfg = this.cfg;
+    let cid = this.backend.getMeta<string>('clusterId');
+    let mid = this.backend.getMeta<string>('memberId');
+    let peerURLs = this.backend.getMeta<string[]>('peerURLs');
+    if (cid === undefined || mid === undefined || peerURLs === undefined) {
+      const members = parseInitialCluster(cfg.initialCluster);
+      const mine = members.filter((m) => m.name === cfg.name);
+      if (mine.length === 0) {
+        throw new Error(`couldn't find local name "${cfg.name}" in the initial cluster configuration`);
+      }
+      peerURLs = mine.map((m) => m.url);
+      const byName = new Map<string, string[]>();
+      for (const m of members) byName.set(m.name, [...(byName.get(m.name) ?? []), m.url]);
+      const ids = [...byName.values()].map((urls) => memberIdOf(urls, cfg.initialClusterToken));
+      const memberId = memberIdOf(peerURLs, cfg.initialClusterToken);
+      cid = clusterIdOf(ids).toString();
+      mid = memberId.toString();
+      this.backend.putMetaSync('clusterId', cid);
+      this.backend.putMetaSync('memberId', mid);
+      this.backend.putMetaSync('peerURLs', peerURLs);
+      this.backend.putMetaSync('name', cfg.name);
+    }
+    // a new term per start, as a single member elects itself again after every restart
+    const term = Number(this.backend.getMeta<number>('term') ?? 1) + 1;
+    this.backend.putMetaSync('term', term);
+    return { clusterId: BigInt(cid), memberId: BigInt(mid), term, peerURLs };
+  }
+
+  getLessor(): LeaseHooks {
+    return this.lessor;
+  }
+
+  getBackend(): Backend {
+    return this.backend;
+  }
+
+  onApplied(f: (index: number) => void): void {
+    this.appliedListeners.push(f);
+  }
+
+  header(rev: number = this.kv.rev()): ResponseHeader {
+    return {
+      cluster_id: this.clusterId.toString(),
+      member_id: this.memberId.toString(),
+      revision: rev,
+      raft_term: this.term,
+    };
+  }
+
+  /** The index of the last applied log entry. */
+  applied(): number {
+    return this.appliedIndex;
+  }
+
+  /**
+   * Proposes a write: it is answered once durable and applied. Errors of the request itself (etcd's
+   * errors) reject with an EtcdError.
+   */
+  propose(req: InternalRequest): Promise<ApplyResult> {
+    if (this.stopped) return Promise.reject(EtcdError.of('Stopped'));
+    const index = this.nextIndex++;
+    const data = encodeInternalRequest({ ...req, ID: index });
+    if (data.length > this.cfg.maxRequestBytes) {
+      this.nextIndex--;
+      return Promise.reject(EtcdError.of('RequestTooLarge'));
+    }
+    return new Promise<ApplyResult>((resolve, reject) => {
+      this.waiting.set(index, { req: req as InternalRequest__Output, resolve, reject });
+      try {
+        this.wal.append(index, data);
+      } catch (e) {
+        this.waiting.delete(index);
+        reject(e as Error);
+      }
+    });
+  }
+
+  private onDurable(last: number): void {
+    for (let i = this.appliedIndex + 1; i <= last; i++) {
+      const w = this.waiting.get(i);
+      if (!w) continue;
+      this.waiting.delete(i);
+      try {
+        w.resolve(this.applyEntry(i, w.req));
+      } catch (e) {
+        w.reject(e as Error);
+      }
+    }
+    this.maybeReleaseLog();
+  }
+
+  /** Applies entry index; saves its effects to the backend with the new consistent index. */
+  private applyEntry(index: number, req: InternalRequest__Output): ApplyResult {
+    let result: ApplyResult | undefined;
+    let error: Error | undefined;
+    try {
+      result = this.applier.apply(req);
+    } catch (e) {
+      if (!(e instanceof EtcdError)) this.log('error', `apply of entry ${index} failed: ${(e as Error).message}`);
+      error = e as Error;
+    }
+    this.appliedIndex = index;
+    const added = this.pendingAdded;
+    this.pendingAdded = [];
+    const removed = result?.kind === 'compaction' ? result.removed : [];
+    this.backend.save(added, removed, {
+      consistentIndex: index,
+      rev: this.kv.rev(),
+      compactRev: this.kv.compactRev(),
+    });
+    for (const f of this.appliedListeners) f(index);
+    if (error) throw error;
+    return result!;
+  }
+
+  /** Once the backend holds entries durably, the log segments before them can go. */
+  private maybeReleaseLog(): void {
+    if (this.releasing || this.wal.segmentCount() < 2) return;
+    this.releasing = true;
+    const upTo = this.appliedIndex;
+    this.backend
+      .flushed()
+      .then(() => {
+        const n = this.wal.releaseTo(upTo);
+        if (n > 0) this.log('debug', `released ${n} log segments up to index ${upTo}`);
+      })
+      .catch((e) => this.log('warn', `log release failed: ${(e as Error).message}`))
+      .finally(() => {
+        this.releasing = false;
+      });
+  }
+
+  private fail(err: Error): void {
+    this.stopped = err;
+    this.log('error', `stopping: ${err.message}`);
+    for (const [, w] of this.waiting) w.reject(EtcdError.of('Stopped'));
+    this.waiting.clear();
+  }
+
+  /** Resolves when every durable write is also saved in the backend. */
+  async sync(): Promise<void> {
+    await this.wal.idle();
+    await this.backend.flushed();
+  }
+
+  addTimer(t: NodeJS.Timeout): void {
+    this.timers.push(t);
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    try {
+      await this.wal.close();
+      await this.backend.close();
+    } finally {
+      this.lock.release();
+    }
+  }
+}
+
+export function parseInitialCluster(s: string): { name: string; url: string }[] {
+  const out: { name: string; url: string }[] = [];
+  for (const part of s.split(',')) {
+    const p = part.trim();
+    if (!p) continue;
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new Error(`--initial-cluster: invalid entry "${p}" (want name=url)`);
+    out.push({ name: p.slice(0, eq), url: p.slice(eq + 1) });
+  }
+  return out;
+}

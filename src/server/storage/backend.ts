@@ -1,0 +1,167 @@
+// The storage backend: an LMDB B+tree (through lmdb-js), the role bbolt plays in etcd. It holds the
+// applied state, not the log: every key version by revision, the store's revisions, the index of the
+// last log entry applied (consistentIndex), membership, and leases.
+//
+// Layout, one LMDB environment with named databases:
+//   kv:    16-byte key = main revision (u64 BE) + sub revision (u64 BE), so LMDB order is revision order;
+//          value = {k: key bytes, c: create revision, v: version, val: value bytes | null (tombstone), l: lease}
+//   meta:  consistentIndex, rev, compactRev, clusterId, memberId, ... (string keys)
+//   lease: lease ID (decimal string) -> {ttl}
+//
+// Writes are asynchronous: lmdb-js batches them into transactions and syncs them on its own thread,
+// in order. Losing the newest of them in a crash is harmless because the write-ahead log still holds
+// every entry after the consistentIndex the backend last made durable, and they are applied again.
+import * as fs from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import type { KeyVersion } from '../mvcc/key_index.js';
+
+export class BackendError extends Error {
+  constructor(message: string) {
+    super(`backend: ${message}`);
+    this.name = 'BackendError';
+  }
+}
+
+interface StoredVersion {
+  k: Buffer | Uint8Array;
+  c: number;
+  v: number;
+  val: Buffer | Uint8Array | null;
+  l: string;
+}
+
+export interface AppliedState {
+  consistentIndex: number;
+  rev: number;
+  compactRev: number;
+}
+
+export function revisionKey(main: number, sub: number): Buffer {
+  const b = Buffer.allocUnsafe(16);
+  b.writeBigUInt64BE(BigInt(main), 0);
+  b.writeBigUInt64BE(BigInt(sub), 8);
+  return b;
+}
+
+function toBuffer(u: Buffer | Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+export class Backend {
+  private constructor(
+    private readonly root: RootDatabase,
+    private readonly kv: Database<StoredVersion, Buffer>,
+    private readonly meta: Database<unknown, string>,
+    readonly leases: Database<unknown, string>,
+    private readonly file: string,
+  ) {}
+
+  static open(file: string): Backend {
+    let root: RootDatabase;
+    try {
+      root = open({ path: file, maxDbs: 8, compression: false });
+      const kv = root.openDB<StoredVersion, Buffer>('kv', { keyEncoding: 'binary' });
+      const meta = root.openDB<unknown, string>('meta', {});
+      const leases = root.openDB<unknown, string>('lease', {});
+      // touch every database once so that a damaged file fails here, not mid-serve
+      meta.get('consistentIndex');
+      return new Backend(root, kv, meta, leases, file);
+    } catch (e) {
+      throw new BackendError(`cannot open ${file}: ${(e as Error).message}`);
+    }
+  }
+
+  applied(): AppliedState {
+    return {
+      consistentIndex: Number(this.meta.get('consistentIndex') ?? 0),
+      rev: Number(this.meta.get('rev') ?? 1),
+      compactRev: Number(this.meta.get('compactRev') ?? 0),
+    };
+  }
+
+  getMeta<T>(key: string): T | undefined {
+    return this.meta.get(key) as T | undefined;
+  }
+
+  /** Durable before it returns: for identity written once at bootstrap. */
+  putMetaSync(key: string, value: unknown): void {
+    this.meta.putSync(key, value);
+  }
+
+  /** Every stored version, in revision order. */
+  *versions(): Generator<KeyVersion> {
+    for (const { key, value } of this.kv.getRange({})) {
+      const k = key as Buffer;
+      const main = Number(k.readBigUInt64BE(0));
+      const sub = Number(k.readBigUInt64BE(8));
+      if (!value || typeof value !== 'object' || !('k' in value)) {
+        throw new BackendError(`corrupt record at revision ${main}/${sub}`);
+      }
+      yield {
+        key: toBuffer(value.k).toString('latin1'),
+        main,
+        sub,
+        createRev: value.c,
+        version: value.v,
+        value: value.val === null ? null : toBuffer(value.val),
+        lease: value.l,
+      };
+    }
+  }
+
+  /** Queues the effects of applied log entries up to state.consistentIndex; lmdb-js commits them in order. */
+  save(added: readonly KeyVersion[], removed: readonly KeyVersion[], state: AppliedState): void {
+    for (const v of added) {
+      this.kv.put(revisionKey(v.main, v.sub), {
+        k: Buffer.from(v.key, 'latin1'),
+        c: v.createRev,
+        v: v.version,
+        val: v.value,
+        l: v.lease,
+      });
+    }
+    for (const v of removed) this.kv.remove(revisionKey(v.main, v.sub));
+    this.meta.put('consistentIndex', state.consistentIndex);
+    this.meta.put('rev', state.rev);
+    this.meta.put('compactRev', state.compactRev);
+  }
+
+  putLease(id: string, value: unknown): void {
+    this.leases.put(id, value);
+  }
+
+  removeLease(id: string): void {
+    this.leases.remove(id);
+  }
+
+  /** Resolves when every queued write is committed and synced to disk. */
+  async flushed(): Promise<void> {
+    await this.root.committed;
+    await this.root.flushed;
+  }
+
+  /** Size of the database file in bytes. */
+  size(): number {
+    try {
+      return fs.statSync(this.file).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Bytes in use by the B+tree (pages in use times page size). */
+  sizeInUse(): number {
+    try {
+      const s = this.root.getStats() as { pageSize?: number; treeBranchPageCount?: number; treeLeafPageCount?: number; lastPageNumber?: number };
+      if (s.pageSize && s.lastPageNumber !== undefined) return s.pageSize * (s.lastPageNumber + 1);
+    } catch {
+      /* fall through */
+    }
+    return this.size();
+  }
+
+  async close(): Promise<void> {
+    await this.flushed();
+    await this.root.close();
+  }
+}

@@ -1,0 +1,314 @@
+// The write-ahead log: every accepted write is appended here, and made durable (fdatasync), before it
+// is applied and acknowledged.
+//
+// Layout: <dir>/<seq>-<firstIndex>.wal, both 16 hex digits, seq counting segments from 0 and
+// firstIndex the index of the segment's first record. A segment is cut once it passes segmentBytes.
+// A record is a 16-byte header and its payload:
+//
+//   u32le payload length | u32le CRC-32 of (index bytes + payload) | u64le index | payload
+//
+// Indexes are consecutive across all segments. Appends are group-committed: every record appended
+// while the previous batch is being written and synced goes out in the next single write + fdatasync,
+// off the main thread. Reading back (open) checks every CRC. A record that fails at the very end of
+// the last segment is a torn write from a crash (its write never completed, so it was never
+// acknowledged): the tail is truncated with a warning. A bad record anywhere else is corruption and
+// open fails with WALCorruptError rather than serve partial data.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
+
+export const WAL_HEADER_BYTES = 16;
+
+export class WALCorruptError extends Error {
+  constructor(message: string) {
+    super(`wal: ${message}`);
+    this.name = 'WALCorruptError';
+  }
+}
+
+export interface WALOptions {
+  /** Cut a new segment once the current one is at least this large. */
+  segmentBytes: number;
+  /** Told about repairs (torn tails); defaults to nothing. */
+  warn?: (msg: string) => void;
+}
+
+export const DEFAULT_WAL_OPTIONS: WALOptions = { segmentBytes: 64 * 1024 * 1024 };
+
+export interface WALRecord {
+  index: number;
+  data: Buffer;
+}
+
+interface Segment {
+  seq: number;
+  firstIndex: number;
+  file: string;
+}
+
+const SEGMENT_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/;
+
+function segmentName(seq: number, firstIndex: number): string {
+  return `${seq.toString(16).padStart(16, '0')}-${firstIndex.toString(16).padStart(16, '0')}.wal`;
+}
+
+export function encodeRecord(index: number, data: Buffer): Buffer {
+  const buf = Buffer.allocUnsafe(WAL_HEADER_BYTES + data.length);
+  buf.writeUInt32LE(data.length, 0);
+  buf.writeBigUInt64LE(BigInt(index), 8);
+  data.copy(buf, WAL_HEADER_BYTES);
+  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  return buf;
+}
+
+type Decoded = { ok: true; record: WALRecord; next: number } | { ok: false; reason: string };
+
+function decodeAt(buf: Buffer, off: number): Decoded {
+  if (buf.length - off < WAL_HEADER_BYTES) return { ok: false, reason: 'short header' };
+  const len = buf.readUInt32LE(off);
+  const sum = buf.readUInt32LE(off + 4);
+  if (len === 0 && sum === 0) return { ok: false, reason: 'zero header' };
+  const end = off + WAL_HEADER_BYTES + len;
+  if (end > buf.length) return { ok: false, reason: 'short payload' };
+  if (crc32(buf.subarray(off + 8, end)) !== sum) return { ok: false, reason: 'crc mismatch' };
+  const index = Number(buf.readBigUInt64LE(off + 8));
+  return { ok: true, record: { index, data: Buffer.from(buf.subarray(off + WAL_HEADER_BYTES, end)) }, next: end };
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+interface Pending {
+  buf: Buffer;
+  index: number;
+}
+
+export class WAL {
+  private segments: Segment[];
+  private fd: number;
+  private size: number;
+  private lastIndex: number;
+  private pending: Pending[] = [];
+  private flushing = false;
+  private scheduled = false;
+  private failed: Error | undefined;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  /**
+   * onSynced is called, on the main thread and in index order, with the last index of each batch
+   * once the batch is durable. onFailed is called once if a write or sync fails: nothing after that
+   * is acknowledged.
+   */
+  private constructor(
+    private readonly dir: string,
+    private readonly opts: WALOptions,
+    segments: Segment[],
+    fd: number,
+    size: number,
+    lastIndex: number,
+    private readonly onSynced: (lastIndex: number) => void,
+    private readonly onFailed: (err: Error) => void,
+  ) {
+    this.segments = segments;
+    this.fd = fd;
+    this.size = size;
+    this.lastIndex = lastIndex;
+  }
+
+  /**
+   * Opens (or creates) the log in dir and reads back every record after `after`. Repairs a torn tail;
+   * throws WALCorruptError on corruption.
+   */
+  static open(
+    dir: string,
+    after: number,
+    opts: WALOptions,
+    onSynced: (lastIndex: number) => void,
+    onFailed: (err: Error) => void,
+  ): { wal: WAL; records: WALRecord[] } {
+    fs.mkdirSync(dir, { recursive: true });
+    const segments: Segment[] = fs
+      .readdirSync(dir)
+      .map((f) => SEGMENT_RE.exec(f))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ seq: parseInt(m[1], 16), firstIndex: parseInt(m[2], 16), file: path.join(dir, m[0]) }))
+      .sort((a, b) => a.seq - b.seq);
+
+    const records: WALRecord[] = [];
+    let lastIndex = 0;
+    let tailSize = 0;
+    for (let s = 0; s < segments.length; s++) {
+      const seg = segments[s];
+      const isLast = s === segments.length - 1;
+      if (s > 0 && seg.seq !== segments[s - 1].seq + 1) {
+        throw new WALCorruptError(`missing segment before ${path.basename(seg.file)}`);
+      }
+      const buf = fs.readFileSync(seg.file);
+      let off = 0;
+      let expect = seg.firstIndex;
+      if (s === 0) {
+        if (seg.firstIndex > after + 1) {
+          throw new WALCorruptError(`log starts at index ${seg.firstIndex} but the backend holds only up to ${after}`);
+        }
+        lastIndex = seg.firstIndex - 1;
+      } else if (seg.firstIndex !== lastIndex + 1) {
+        throw new WALCorruptError(`segment ${path.basename(seg.file)} starts at index ${seg.firstIndex}, expected ${lastIndex + 1}`);
+      }
+      while (off < buf.length) {
+        const d = decodeAt(buf, off);
+        if (!d.ok) {
+          const followedByValid = WAL.validRecordFollows(buf, off);
+          if (!isLast || followedByValid) {
+            throw new WALCorruptError(`${d.reason} at offset ${off} of ${path.basename(seg.file)}`);
+          }
+          // a torn write at the tail: never acknowledged, safe to drop
+          opts.warn?.(
+            `wal: dropping torn tail of ${path.basename(seg.file)} at offset ${off} (${buf.length - off} bytes, ${d.reason})`,
+          );
+          fs.truncateSync(seg.file, off);
+          break;
+        }
+        if (d.record.index !== expect) {
+          throw new WALCorruptError(`index ${d.record.index} at offset ${off} of ${path.basename(seg.file)}, expected ${expect}`);
+        }
+        expect++;
+        lastIndex = d.record.index;
+        if (d.record.index > after) records.push(d.record);
+        off = d.next;
+      }
+      if (isLast) tailSize = off;
+    }
+
+    if (after > lastIndex) lastIndex = after; // older segments were released after the backend saved them
+    let fd: number;
+    if (segments.length === 0) {
+      const seg = { seq: 0, firstIndex: lastIndex + 1, file: path.join(dir, segmentName(0, lastIndex + 1)) };
+      fd = fs.openSync(seg.file, 'a');
+      fsyncDir(dir);
+      segments.push(seg);
+      tailSize = 0;
+    } else {
+      fd = fs.openSync(segments[segments.length - 1].file, 'a');
+    }
+    return { wal: new WAL(dir, opts, segments, fd, tailSize, lastIndex, onSynced, onFailed), records };
+  }
+
+  /** After a bad record at off: does a valid record start at the offset its length field names? */
+  private static validRecordFollows(buf: Buffer, off: number): boolean {
+    if (buf.length - off < WAL_HEADER_BYTES) return false;
+    const len = buf.readUInt32LE(off);
+    const next = off + WAL_HEADER_BYTES + len;
+    if (len === 0 || next >= buf.length) return false;
+    return decodeAt(buf, next).ok;
+  }
+
+  /** The index of the last record appended (durable or not). */
+  last(): number {
+    return this.lastIndex;
+  }
+
+  /** Appends the record with the next index; durability is reported through onSynced. */
+  append(index: number, data: Buffer): void {
+    if (this.failed) throw this.failed;
+    if (this.closed) throw new Error('wal: closed');
+    if (index !== this.lastIndex + 1) throw new Error(`wal: append of index ${index} after ${this.lastIndex}`);
+    this.lastIndex = index;
+    this.pending.push({ buf: encodeRecord(index, data), index });
+    if (!this.flushing && !this.scheduled) {
+      // one event-loop turn's appends go out together
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  private flush(): void {
+    if (this.flushing || this.pending.length === 0) {
+      if (!this.flushing) this.notifyIdle();
+      return;
+    }
+    this.flushing = true;
+    const batch = this.pending;
+    this.pending = [];
+    const buf = batch.length === 1 ? batch[0].buf : Buffer.concat(batch.map((p) => p.buf));
+    const last = batch[batch.length - 1].index;
+    const first = batch[0].index;
+    this.maybeCut(first);
+    const fd = this.fd;
+    fs.write(fd, buf, 0, buf.length, null, (err) => {
+      if (err) return this.fail(err);
+      fs.fdatasync(fd, (err2) => {
+        if (err2) return this.fail(err2);
+        this.size += buf.length;
+        this.flushing = false;
+        this.onSynced(last);
+        if (this.pending.length > 0) this.flush();
+        else this.notifyIdle();
+      });
+    });
+  }
+
+  /** Starts a new segment, before writing the batch starting at firstIndex, if the current one is full. */
+  private maybeCut(firstIndex: number): void {
+    if (this.size < this.opts.segmentBytes) return;
+    const prev = this.segments[this.segments.length - 1];
+    const seg = { seq: prev.seq + 1, firstIndex, file: path.join(this.dir, segmentName(prev.seq + 1, firstIndex)) };
+    const fd = fs.openSync(seg.file, 'a');
+    fsyncDir(this.dir);
+    fs.closeSync(this.fd);
+    this.fd = fd;
+    this.size = 0;
+    this.segments.push(seg);
+  }
+
+  private fail(err: Error): void {
+    this.failed = new Error(`wal: write failed: ${err.message}`);
+    this.flushing = false;
+    this.onFailed(this.failed);
+  }
+
+  /**
+   * Deletes segments whose records are all at or below index (the backend holds them durably).
+   * The segment being written is never deleted.
+   */
+  releaseTo(index: number): number {
+    let removed = 0;
+    while (this.segments.length > 1 && this.segments[1].firstIndex <= index + 1) {
+      const seg = this.segments.shift()!;
+      fs.rmSync(seg.file, { force: true });
+      removed++;
+    }
+    return removed;
+  }
+
+  segmentCount(): number {
+    return this.segments.length;
+  }
+
+  private notifyIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves once everything appended so far is durable (or has failed). */
+  idle(): Promise<void> {
+    if (!this.flushing && !this.scheduled && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    await this.idle();
+    this.closed = true;
+    fs.closeSync(this.fd);
+  }
+}
