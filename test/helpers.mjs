@@ -1,0 +1,142 @@
+// Shared by the integration and interop tests: start our server (the real executable) or real etcd
+// on 127.0.0.1 with a temp data dir, and talk to either with a grpc-js client from our protos.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { loadApi } from '../dist/api/proto.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
+export const ETCDCTL_BIN = process.env.ETCDCTL_BIN ?? '/usr/bin/etcdctl';
+
+/** Real etcd available? Under CI=true a missing peer is a failure, not a skip. */
+export function realEtcdSkip() {
+  const have = fs.existsSync(ETCD_BIN) && fs.existsSync(ETCDCTL_BIN);
+  if (have) return false;
+  if (process.env.CI === 'true') throw new Error(`CI=true but ${ETCD_BIN} / ${ETCDCTL_BIN} are missing`);
+  return 'real etcd (Debian etcd-server, etcd-client) is not installed';
+}
+
+export function tmpDir(prefix = 'etcd-ts-test-') {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+let nextPort = 24100 + (process.pid % 50) * 16;
+/** A free port from this test suite's range (24100-24999). */
+export async function freePort() {
+  for (let i = 0; i < 100; i++) {
+    const p = nextPort++;
+    if (nextPort > 24999) nextPort = 24100;
+    const ok = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (ok) return p;
+  }
+  throw new Error('no free port');
+}
+
+async function waitReady(endpoint, proc, logs, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}: ${logs.join('')}`);
+    const ok = await new Promise((resolve) => {
+      const c = kvClient(endpoint);
+      c.Range({ key: Buffer.from('health') }, { deadline: Date.now() + 500 }, (err) => {
+        c.close();
+        resolve(!err);
+      });
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`server at ${endpoint} not ready: ${logs.join('')}`);
+}
+
+/**
+ * Starts a server process. kind 'ours' runs bin/etcd.js, 'etcd' runs real etcd; same flags.
+ * Returns { endpoint, proc, dataDir, logs, stop(), kill() }.
+ */
+export async function startServer(kind = 'ours', { dataDir = tmpDir(), port, peerPort, extraArgs = [], env = {}, wait = true } = {}) {
+  port ??= await freePort();
+  peerPort ??= await freePort();
+  const args = [
+    '--name', 'default',
+    '--data-dir', dataDir,
+    '--listen-client-urls', `http://127.0.0.1:${port}`,
+    '--advertise-client-urls', `http://127.0.0.1:${port}`,
+    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
+    ...extraArgs,
+  ];
+  const cmd = kind === 'ours' ? process.execPath : ETCD_BIN;
+  const argv = kind === 'ours' ? [path.join(ROOT, 'bin', 'etcd.js'), ...args] : args;
+  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const logs = [];
+  proc.stdout.on('data', (d) => logs.push(d.toString()));
+  proc.stderr.on('data', (d) => logs.push(d.toString()));
+  const endpoint = `127.0.0.1:${port}`;
+  const exited = new Promise((resolve) => proc.once('exit', (code, sig) => resolve({ code, sig })));
+  const h = {
+    kind,
+    endpoint,
+    port,
+    peerPort,
+    proc,
+    dataDir,
+    logs,
+    exited,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      return exited;
+    },
+  };
+  if (wait) {
+    try {
+      await waitReady(endpoint, proc, logs);
+    } catch (e) {
+      await h.kill();
+      throw e;
+    }
+  }
+  return h;
+}
+
+let api;
+function services() {
+  api ??= loadApi();
+  return api.etcdserverpb;
+}
+
+export function kvClient(endpoint) {
+  return new (services().KV)(endpoint, grpc.credentials.createInsecure());
+}
+
+export function watchClient(endpoint) {
+  return new (services().Watch)(endpoint, grpc.credentials.createInsecure());
+}
+
+export function call(client, method, req) {
+  return new Promise((resolve, reject) => client[method](req, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+/** Runs a CLI (real etcdctl or ours) and returns { code, stdout, stderr }. */
+export function runCtl(which, args, { input, env = {} } = {}) {
+  const cmd = which === 'etcdctl' ? ETCDCTL_BIN : process.execPath;
+  const argv = which === 'etcdctl' ? args : [path.join(ROOT, 'bin', 'etcdctl.js'), ...args];
+  const r = spawnSync(cmd, argv, {
+    input,
+    env: { ...process.env, ETCDCTL_API: '3', ...env },
+    encoding: 'utf8',
+    timeout: 20000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
