@@ -29,6 +29,8 @@ export class WALCorruptError extends Error {
 export interface WALOptions {
   /** Cut a new segment once the current one is at least this large. */
   segmentBytes: number;
+  /** Syncs allowed to run at once (pipelined group commit); default 2. */
+  maxInflightSyncs?: number;
   /** Told about repairs (torn tails); defaults to nothing. */
   warn?: (msg: string) => void;
 }
@@ -95,8 +97,12 @@ export class WAL {
   private size: number;
   private lastIndex: number;
   private pending: Pending[] = [];
-  private flushing = false;
   private scheduled = false;
+  private inflight = 0;
+  private durable = 0;
+  /** Syncs running per descriptor, and descriptors of cut segments waiting for theirs to finish. */
+  private readonly fdUsers = new Map<number, number>();
+  private readonly retired = new Set<number>();
   private failed: Error | undefined;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
@@ -120,6 +126,7 @@ export class WAL {
     this.fd = fd;
     this.size = size;
     this.lastIndex = lastIndex;
+    this.durable = lastIndex;
   }
 
   /**
@@ -221,7 +228,7 @@ export class WAL {
     if (index !== this.lastIndex + 1) throw new Error(`wal: append of index ${index} after ${this.lastIndex}`);
     this.lastIndex = index;
     this.pending.push({ buf: encodeRecord(index, data), index });
-    if (!this.flushing && !this.scheduled) {
+    if (!this.scheduled) {
       // one event-loop turn's appends go out together
       this.scheduled = true;
       setImmediate(() => {
@@ -231,30 +238,56 @@ export class WAL {
     }
   }
 
+  /**
+   * Writes the pending records and starts a sync for them, unless opts.maxInflightSyncs syncs are
+   * already running. A sync makes durable everything written before it started, so when syncs
+   * overlap, whichever completes reports every index written before it began.
+   */
   private flush(): void {
-    if (this.flushing || this.pending.length === 0) {
-      if (!this.flushing) this.notifyIdle();
+    if (this.failed) return;
+    if (this.pending.length === 0 || this.inflight >= (this.opts.maxInflightSyncs ?? 2)) {
+      if (this.inflight === 0 && this.pending.length === 0) this.notifyIdle();
       return;
     }
-    this.flushing = true;
     const batch = this.pending;
     this.pending = [];
     const buf = batch.length === 1 ? batch[0].buf : Buffer.concat(batch.map((p) => p.buf));
     const last = batch[batch.length - 1].index;
-    const first = batch[0].index;
-    this.maybeCut(first);
+    this.maybeCut(batch[0].index);
     const fd = this.fd;
-    fs.write(fd, buf, 0, buf.length, null, (err) => {
+    // The write only copies into the page cache, so it runs here; the sync, which waits for the
+    // disk, runs on libuv's thread pool while the next batch gathers.
+    try {
+      let off = 0;
+      while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+    } catch (err) {
+      return this.fail(err as Error);
+    }
+    this.size += buf.length;
+    this.inflight++;
+    this.fdUsers.set(fd, (this.fdUsers.get(fd) ?? 0) + 1);
+    fs.fdatasync(fd, (err) => {
+      this.inflight--;
+      this.releaseFd(fd);
       if (err) return this.fail(err);
-      fs.fdatasync(fd, (err2) => {
-        if (err2) return this.fail(err2);
-        this.size += buf.length;
-        this.flushing = false;
+      if (this.failed) return;
+      if (last > this.durable) {
+        this.durable = last;
         this.onSynced(last);
-        if (this.pending.length > 0) this.flush();
-        else this.notifyIdle();
-      });
+      }
+      this.flush();
     });
+  }
+
+  /** Closes a retired segment's descriptor once no sync is using it. */
+  private releaseFd(fd: number): void {
+    const n = (this.fdUsers.get(fd) ?? 1) - 1;
+    if (n > 0) {
+      this.fdUsers.set(fd, n);
+      return;
+    }
+    this.fdUsers.delete(fd);
+    if (this.retired.delete(fd)) fs.closeSync(fd);
   }
 
   /** Starts a new segment, before writing the batch starting at firstIndex, if the current one is full. */
@@ -264,16 +297,18 @@ export class WAL {
     const seg = { seq: prev.seq + 1, firstIndex, file: path.join(this.dir, segmentName(prev.seq + 1, firstIndex)) };
     const fd = fs.openSync(seg.file, 'a');
     fsyncDir(this.dir);
-    fs.closeSync(this.fd);
+    if (this.fdUsers.has(this.fd)) this.retired.add(this.fd);
+    else fs.closeSync(this.fd);
     this.fd = fd;
     this.size = 0;
     this.segments.push(seg);
   }
 
   private fail(err: Error): void {
+    if (this.failed) return;
     this.failed = new Error(`wal: write failed: ${err.message}`);
-    this.flushing = false;
     this.onFailed(this.failed);
+    this.notifyIdle();
   }
 
   /**
@@ -302,7 +337,7 @@ export class WAL {
 
   /** Resolves once everything appended so far is durable (or has failed). */
   idle(): Promise<void> {
-    if (!this.flushing && !this.scheduled && this.pending.length === 0) return Promise.resolve();
+    if (this.failed || (this.inflight === 0 && !this.scheduled && this.pending.length === 0)) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
