@@ -11,7 +11,8 @@
 //                        put = Put, range = linearizable Range, srange = serializable Range
 //   --duration S         measured seconds per step [5]
 //   --warmup S           unmeasured seconds before each step's window [1]
-//   --workers N          at most N worker threads per step [3]
+//   --workers N          at most N worker threads per step [cores - 1, at least 1: on 2 cores a
+//                        second load thread takes more CPU from the server than it adds load]
 //   --channels N         at most N gRPC channels (TCP connections) per step [8]
 //   --key-size B         [8]    --value-size B  [256]    --keyspace N  [100000]
 //   --range-keys N       keys written before the range steps and read by them [1000]
@@ -23,6 +24,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import {
   openChannel, callRaw, waitReady, METHOD, keyOf, encodePut, targetOf,
 } from './lib/wire.mjs';
@@ -33,7 +35,7 @@ export const DEFAULTS = {
   steps: 'put:1,put:16,put:64,put:256,range:64,srange:64',
   duration: 5,
   warmup: 1,
-  workers: 3,
+  workers: Math.max(1, os.cpus().length - 1),
   channels: 8,
   keySize: 8,
   valueSize: 256,

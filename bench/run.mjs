@@ -5,7 +5,7 @@
 // median of the rounds for every cell. If our server does not build or start, etcd's column is printed
 // and ours is reported missing.
 //
-//   node bench/run.mjs [--rounds 2] [--duration 4] [--warmup 1] [--steps ...] [--workers 3]
+//   node bench/run.mjs [--rounds 2] [--duration 4] [--warmup 1] [--steps ...] [--workers cores-1]
 //                      [--channels 8] [--client h2|grpc-js] [--only etcd|ours] [--no-build] [--json FILE]
 //
 // A whole run with the defaults takes about 2.5 minutes.
