@@ -203,6 +203,13 @@ if (ours || etcd) {
   console.log(`CPU used by other processes during the measured windows (median, cores): ` +
     `ours' runs ${other(ours)}, etcd's runs ${other(etcd)}`);
 }
+const noisy = [];
+for (const kind of ['ours', 'etcd']) {
+  runs[kind].forEach((m, i) => m.steps.forEach((r) => {
+    if (r.otherCores > 0.25) noisy.push(`${kind} round ${i + 1} ${r.name} (${r.otherCores.toFixed(2)} cores)`);
+  }));
+}
+if (noisy.length) console.log(`other processes took more than 0.25 cores during: ${noisy.join('; ')}`);
 for (const [kind, s] of [['ours', ours], ['etcd', etcd]]) {
   if (!s) continue;
   for (const [name, r] of s.rows) {
