@@ -5,10 +5,15 @@ import * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../api/proto.js';
 import { clusterHandlers } from './api/cluster.js';
 import { kvHandlers } from './api/kv.js';
+import { electionHandlers } from './api/election.js';
+import { leaseHandlers } from './api/lease.js';
+import { lockHandlers } from './api/lock.js';
 import { maintenanceHandlers } from './api/maintenance.js';
 import { watchHandlers } from './api/watch.js';
 import { defaultConfig, type ServerConfig } from './config.js';
 import { startCompactor } from './compactor.js';
+import { Lessor, type LeasePersistence } from './lease/lessor.js';
+import type { Backend } from './storage/backend.js';
 import { EtcdServer, type Logger } from './server.js';
 
 export type { ServerConfig } from './config.js';
@@ -59,12 +64,39 @@ function credentialsFor(url: URL, cfg: ServerConfig): grpc.ServerCredentials {
   return grpc.ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], tls.clientCertAuth);
 }
 
+/** etcd's default election timeout: a promoted lessor adds it to every lease's TTL. */
+const ELECTION_TIMEOUT_MS = 1000;
+
+/** The backend's lease database as the lessor sees it: lease ID (decimal) -> {ttl}. */
+function backendLeases(backend: Backend): LeasePersistence {
+  return {
+    *load() {
+      for (const { key, value } of backend.leases.getRange({})) {
+        const ttl = Number((value as { ttl?: unknown } | undefined)?.ttl);
+        if (Number.isFinite(ttl)) yield { id: String(key), ttl };
+      }
+    },
+    put: (id, ttl) => backend.putLease(id, { ttl }),
+    remove: (id) => backend.removeLease(id),
+  };
+}
+
 /** Starts an etcd server in this process. */
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
   const { logger, ...overrides } = options;
   const cfg = defaultConfig(overrides);
   const log = logger ?? jsonLogger(cfg.logLevel);
-  const core = new EtcdServer(cfg, log);
+  let lessor: Lessor | undefined;
+  const core = new EtcdServer(cfg, log, (backend, kv) => {
+    lessor = new Lessor(backendLeases(backend), { minTTL: cfg.minLeaseTTL });
+    lessor.recoverKeys(kv.range('\0', '').kvs);
+    return lessor;
+  });
+  if (!lessor) throw new Error('lessor was not created');
+  const leases = lessor;
+  // a single member is its own leader from the start: leases count down from now, with etcd's extra
+  // election timeout (1 s) so that none expires early across a restart
+  leases.promote((id) => core.propose({ lease_revoke: { ID: id } }), ELECTION_TIMEOUT_MS);
 
   const api = loadApi();
   const grpcServer = new grpc.Server({
@@ -78,6 +110,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   grpcServer.addService(api.etcdserverpb.Watch.service, watchHandlers(core));
   grpcServer.addService(api.etcdserverpb.Cluster.service, clusterHandlers(core));
   grpcServer.addService(api.etcdserverpb.Maintenance.service, maintenanceHandlers(core));
+  grpcServer.addService(api.etcdserverpb.Lease.service, leaseHandlers(core, leases));
+  grpcServer.addService(api.v3lockpb.Lock.service, lockHandlers(core));
+  grpcServer.addService(api.v3electionpb.Election.service, electionHandlers(core));
 
   const endpoints: string[] = [];
   const clientURLs: string[] = [];
@@ -96,6 +131,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     }
   } catch (e) {
     grpcServer.forceShutdown();
+    leases.stop();
     await core.close();
     throw e;
   }
@@ -125,6 +161,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           resolve();
         });
       });
+      leases.stop();
       await core.close();
     },
   };

@@ -115,7 +115,15 @@ export class EtcdServer {
       this.wal = wal;
       this.appliedIndex = state.consistentIndex;
       // replay what the backend had not saved yet
-      for (const r of records) this.applyEntry(r.index, decodeInternalRequest(r.data));
+      for (const r of records) {
+        try {
+          this.applyEntry(r.index, decodeInternalRequest(r.data));
+        } catch (e) {
+          // an entry that failed with an etcd error (a put to an unknown lease, say) failed the
+          // same way when first applied; replaying it changes nothing
+          if (!(e instanceof EtcdError)) throw e;
+        }
+      }
       this.nextIndex = this.wal.last() + 1;
       if (records.length > 0) this.log('info', `recovered ${records.length} log entries`, { appliedIndex: this.appliedIndex });
     } catch (e) {
