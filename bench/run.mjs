@@ -5,10 +5,10 @@
 // median of the rounds for every cell. If our server does not build or start, etcd's column is printed
 // and ours is reported missing.
 //
-//   node bench/run.mjs [--rounds 2] [--duration 4] [--warmup 1] [--steps ...] [--workers cores-1]
+//   node bench/run.mjs [--rounds 3] [--duration 3] [--warmup 1] [--steps ...] [--workers cores-1]
 //                      [--channels 8] [--client h2|grpc-js] [--only etcd|ours] [--no-build] [--json FILE]
 //
-// A whole run with the defaults takes about 2.5 minutes.
+// A whole run with the defaults takes about 3 minutes.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,7 +19,7 @@ import {
 import { ROOT } from './lib/wire.mjs';
 
 function parseArgs(argv) {
-  const o = { ...DEFAULTS, duration: 4, rounds: 2, only: null, build: true, json: null };
+  const o = { ...DEFAULTS, duration: 3, rounds: 3, only: null, build: true, json: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
