@@ -21,7 +21,12 @@ function internalRequestType(): protobuf.Type {
 
 export function encodeInternalRequest(req: InternalRequest): Buffer {
   const t = internalRequestType();
-  return Buffer.from(t.encode(t.fromObject(req as Record<string, unknown>)).finish());
+  // Requests without enum fields are already in a shape encode() takes (Buffers, int64 as strings
+  // or numbers); only those with enums (txn compares, range sort options) need fromObject's mapping
+  // of enum names to numbers, which costs a copy of the whole request.
+  const msg = req.txn || req.alarm ? t.fromObject(req as Record<string, unknown>) : (req as protobuf.Message);
+  const w = t.encode(msg).finish();
+  return Buffer.from(w.buffer, w.byteOffset, w.byteLength);
 }
 
 export function decodeInternalRequest(data: Buffer): InternalRequest__Output {
