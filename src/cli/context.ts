@@ -1,0 +1,149 @@
+// What a command's action needs: the global options (flags, then ETCDCTL_* env), a lazily built
+// client, and the printer picked from -w. Output goes through sinks so tests can capture it.
+import type { Command } from 'commander';
+import { EtcdClient, setApiProvider } from '../client/client.js';
+import type { ClientOptions } from '../client/connection.js';
+import { loadApi } from '../api/proto.js';
+import { createPrinter, type Printer, type Sink } from './printers/printer.js';
+import { CliError, ExitCode } from './errors.js';
+
+export interface GlobalOptions {
+  endpoints: string[];
+  debug: boolean;
+  writeOut: string;
+  hex: boolean;
+  dialTimeout: number; // ms
+  commandTimeout: number; // ms
+  keepaliveTime: number;
+  keepaliveTimeout: number;
+  insecureTransport: boolean;
+  insecureSkipTlsVerify: boolean;
+  cert?: string;
+  key?: string;
+  cacert?: string;
+  user?: string;
+  password?: string;
+  discoverySrv?: string;
+}
+
+export interface Io {
+  out: Sink;
+  err: Sink;
+  stdin: NodeJS.ReadableStream;
+}
+
+export const defaultIo: Io = {
+  out: (c) => void process.stdout.write(c),
+  err: (c) => void process.stderr.write(c),
+  stdin: process.stdin,
+};
+
+let io: Io = defaultIo;
+export function setIo(next: Io): void {
+  io = next;
+}
+export function getIo(): Io {
+  return io;
+}
+
+let rawArgv: string[] = [];
+/** The command line as given (watch needs to see where `--` was). */
+export function setRawArgv(argv: string[]): void {
+  rawArgv = argv;
+}
+export function getRawArgv(): string[] {
+  return rawArgv;
+}
+
+let apiSet = false;
+
+export class CliContext {
+  private clientInstance: EtcdClient | undefined;
+  constructor(
+    readonly globals: GlobalOptions,
+    readonly io: Io,
+  ) {}
+
+  /** The client for the global options; created on first use. */
+  client(): EtcdClient {
+    if (!this.clientInstance) {
+      if (!apiSet) {
+        setApiProvider(loadApi);
+        apiSet = true;
+      }
+      this.clientInstance = new EtcdClient(clientOptions(this.globals));
+    }
+    return this.clientInstance;
+  }
+
+  printer(opts: { valueOnly?: boolean } = {}): Promise<Printer> {
+    return createPrinter(this.globals.writeOut, { hex: this.globals.hex, valueOnly: !!opts.valueOnly, out: this.io.out, err: this.io.err });
+  }
+
+  close(): void {
+    this.clientInstance?.close();
+  }
+}
+
+/** The client options etcdctl derives from its global flags. */
+export function clientOptions(g: GlobalOptions): ClientOptions {
+  for (const [flag, v] of [['--cert', g.cert], ['--key', g.key], ['--cacert', g.cacert]] as const) {
+    if (v === '') throw new CliError(ExitCode.BadArgs, `empty string is passed to ${flag} option`);
+  }
+  let auth: ClientOptions['auth'];
+  if (g.user) {
+    if (g.password) auth = { username: g.user, password: g.password };
+    else {
+      const i = g.user.indexOf(':');
+      if (i < 0) throw new CliError(ExitCode.Error, 'password is required: use --user name:password or --password');
+      auth = { username: g.user.slice(0, i), password: g.user.slice(i + 1) };
+    }
+  }
+  const tlsGiven = !!(g.cert || g.key || g.cacert);
+  return {
+    endpoints: g.endpoints,
+    dialTimeoutMs: g.dialTimeout,
+    commandTimeoutMs: g.commandTimeout,
+    keepaliveTimeMs: g.keepaliveTime,
+    keepaliveTimeoutMs: g.keepaliveTimeout,
+    insecureTransport: tlsGiven ? false : g.insecureTransport,
+    tls: { caFile: g.cacert, certFile: g.cert, keyFile: g.key, insecureSkipVerify: g.insecureSkipTlsVerify },
+    auth,
+  };
+}
+
+const contexts = new WeakMap<Command, CliContext>();
+
+/** The context of the running command (built once per command from its options with globals). */
+export function contextOf(cmd: Command): CliContext {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  let ctx = contexts.get(root);
+  if (!ctx) {
+    ctx = new CliContext(globalsOf(root), io);
+    contexts.set(root, ctx);
+  }
+  return ctx;
+}
+
+function globalsOf(root: Command): GlobalOptions {
+  const o = root.opts() as Record<string, unknown>;
+  return {
+    endpoints: String(o.endpoints).split(',').map((s) => s.trim()).filter((s) => s.length > 0),
+    debug: !!o.debug,
+    writeOut: String(o.writeOut),
+    hex: !!o.hex,
+    dialTimeout: o.dialTimeout as number,
+    commandTimeout: o.commandTimeout as number,
+    keepaliveTime: o.keepaliveTime as number,
+    keepaliveTimeout: o.keepaliveTimeout as number,
+    insecureTransport: o.insecureTransport !== false,
+    insecureSkipTlsVerify: !!o.insecureSkipTlsVerify,
+    cert: o.cert as string | undefined,
+    key: o.key as string | undefined,
+    cacert: o.cacert as string | undefined,
+    user: o.user as string | undefined,
+    password: o.password as string | undefined,
+    discoverySrv: o.discoverySrv as string | undefined,
+  };
+}

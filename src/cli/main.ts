@@ -1,0 +1,103 @@
+// The CLI's entry: parses argv, runs the command, and is the one exit path: every failure becomes
+// `Error: <message>` on stderr with etcdctl's exit code.
+import { Command, CommanderError } from 'commander';
+import { buildProgram, normalizeBoolFlags, applyEnv } from './program.js';
+import { CliError, ExitCode } from './errors.js';
+import { ClientError } from '../client/connection.js';
+import { EtcdError } from '../api/errors.js';
+import { defaultIo, setIo, setRawArgv, contextOf, type Io } from './context.js';
+import { runServe } from './commands/serve.js';
+import { useColor } from './color.js';
+
+function setExitOverride(cmd: Command, io: Io): void {
+  cmd.exitOverride();
+  cmd.configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {}, outputError: () => {} });
+  for (const sub of cmd.commands) setExitOverride(sub, io);
+}
+
+/**
+ * Runs etcdctl with `argv` (no node/script prefix); resolves to the exit code, or undefined for
+ * `serve`, whose server keeps the process alive on its own.
+ */
+export async function run(argv: string[], io: Io = defaultIo): Promise<number | undefined> {
+  if (argv[0] === 'serve') {
+    // The server takes etcd's flags, some of which collide with etcdctl's: pass them through raw.
+    await runServe(argv.slice(1));
+    return undefined;
+  }
+  setIo(io);
+  setRawArgv(argv);
+  const program = buildProgram();
+  setExitOverride(program, io);
+  let active: Command | undefined;
+  program.hook('preAction', (_root, actionCmd) => {
+    active = actionCmd;
+    applyEnv(program, process.env, io);
+  });
+  try {
+    await program.parseAsync(normalizeBoolFlags(argv), { from: 'user' });
+    return ExitCode.Success;
+  } catch (e) {
+    return report(e, io);
+  } finally {
+    if (active) contextOf(active).close();
+  }
+}
+
+/** Prints an error the way etcdctl's ExitWithError does and returns its exit code. */
+export function report(e: unknown, io: Io): number {
+  let code: number = ExitCode.Error;
+  let message: string;
+  if (e instanceof CliError) {
+    code = e.exitCode;
+    message = e.message;
+    if (e.stderrPrefix) io.err(e.stderrPrefix);
+    if (e.stdout) io.out(e.stdout);
+  } else if (e instanceof CommanderError) {
+    const r = commanderError(e, io);
+    if (r === undefined) return ExitCode.Success;
+    [code, message] = r;
+  } else if (e instanceof ClientError) {
+    code = e.duringAuth ? ExitCode.BadConnection : ExitCode.Error;
+    message = e.message;
+  } else if (e instanceof EtcdError) {
+    message = e.message;
+  } else {
+    message = e instanceof Error ? e.message : String(e);
+  }
+  if (message === '') return code; // the command already said what went wrong
+  const prefix = useColor(process.stderr as NodeJS.WriteStream) && io === defaultIo ? '\x1b[31mError:\x1b[39m' : 'Error:';
+  io.err(`${prefix} ${message}\n`);
+  return code;
+}
+
+/** Commander's parse errors in pflag/cobra's words; undefined for help and version (exit 0). */
+function commanderError(e: CommanderError, io: Io): [number, string] | undefined {
+  switch (e.code) {
+    case 'commander.helpDisplayed':
+    case 'commander.help':
+    case 'commander.version':
+      return undefined;
+    case 'commander.unknownCommand': {
+      const name = /'([^']*)'/.exec(e.message)?.[1] ?? '';
+      const msg = `unknown command "${name}" for "etcdctl"`;
+      io.err(`Error: ${msg}\nRun 'etcdctl --help' for usage.\n`);
+      return [ExitCode.Error, msg];
+    }
+    case 'commander.unknownOption': {
+      const flag = /'([^']*)'/.exec(e.message)?.[1] ?? '';
+      const msg = flag.startsWith('--') ? `unknown flag: ${flag.split('=')[0]}` : `unknown shorthand flag: '${flag[1]}' in ${flag}`;
+      io.err(`Error: ${msg}\n\n`);
+      return [ExitCode.Error, msg];
+    }
+    case 'commander.optionMissingArgument': {
+      const flag = /'(--?[a-z-]+)/.exec(e.message.replace(/^error: /, ''))?.[1] ?? '';
+      const long = /(--[a-z-]+)/.exec(e.message)?.[1] ?? flag;
+      const msg = `flag needs an argument: ${long}`;
+      io.err(`Error: ${msg}\n\n`);
+      return [ExitCode.Error, msg];
+    }
+    default:
+      return [ExitCode.Error, e.message.replace(/^error: /, '')];
+  }
+}

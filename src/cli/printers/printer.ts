@@ -1,0 +1,80 @@
+// One Printer interface with a method per response type; the implementation is picked once from -w.
+// Printers own all of the CLI's output. simple, fields and json reproduce etcdctl 3.4 byte for byte.
+import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, StatusResponse__Output } from '../../client/client.js';
+import type { WatchResponse } from '../../client/watch.js';
+import { CliError, ExitCode } from '../errors.js';
+
+export interface EndpointStatus {
+  ep: string;
+  resp: StatusResponse__Output;
+}
+
+export interface EndpointHealth {
+  ep: string;
+  health: boolean;
+  took: string;
+  error: string;
+}
+
+export interface Printer {
+  get(r: RangeResponse__Output): void;
+  put(r: PutResponse__Output): void;
+  del(r: DeleteRangeResponse__Output): void;
+  txn(r: TxnResponse__Output): void;
+  watch(r: WatchResponse): void;
+  memberList(r: MemberListResponse__Output): void;
+  endpointStatus(list: EndpointStatus[]): void;
+  endpointHealth(list: EndpointHealth[]): void;
+}
+
+export type Sink = (chunk: string | Buffer) => void;
+
+export interface PrinterOptions {
+  hex: boolean;
+  /** --print-value-only (simple only) */
+  valueOnly: boolean;
+  out: Sink;
+  /** Where the simple printer writes endpoint health (etcdctl 3.4: stderr). */
+  err: Sink;
+}
+
+export const OUTPUT_FORMATS = ['simple', 'json', 'fields', 'table', 'protobuf'] as const;
+
+/** The printer for a -w value; table is loaded lazily, it is the only one needing cli-table3. */
+export async function createPrinter(format: string, o: PrinterOptions): Promise<Printer> {
+  switch (format) {
+    case 'simple':
+      return new (await import('./simple.js')).SimplePrinter(o);
+    case 'json':
+      return new (await import('./json.js')).JsonPrinter(o);
+    case 'fields':
+      return new (await import('./fields.js')).FieldsPrinter(o);
+    case 'table':
+    {
+      const p = new (await import('./table.js')).TablePrinter(o);
+      await p.init();
+      return p;
+    }
+    case 'protobuf':
+      throw new CliError(ExitCode.BadFeature, 'protobuf not supported as output format');
+    default:
+      throw new CliError(ExitCode.BadFeature, 'unsupported output format');
+  }
+}
+
+/** The error etcdctl gives for a response type a format cannot print. */
+export function unsupported(format: string): never {
+  throw new CliError(ExitCode.BadFeature, `${format} not supported as output format`);
+}
+
+/** etcdctl's member status: a member without a name has not started yet. */
+export function memberRows(r: MemberListResponse__Output, hexId: (s: string) => string): string[][] {
+  return r.members.map((m) => [
+    hexId(m.ID),
+    m.name.length === 0 ? 'unstarted' : 'started',
+    m.name,
+    m.peerURLs.join(','),
+    m.clientURLs.join(','),
+    String(m.isLearner),
+  ]);
+}

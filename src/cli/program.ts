@@ -1,0 +1,147 @@
+// The commander program: etcdctl's global flags (names, defaults, ETCDCTL_* environment variables,
+// a flag on the command line beats its variable) and the one registration list of commands.
+import { Command, Option } from 'commander';
+import { durationFlag, parseBool } from './flags.js';
+import { newGetCommand } from './commands/get.js';
+import { newPutCommand } from './commands/put.js';
+import { newDelCommand } from './commands/del.js';
+import { newTxnCommand } from './commands/txn.js';
+import { newCompactionCommand } from './commands/compaction.js';
+import { newWatchCommand } from './commands/watch.js';
+import { newMemberCommand } from './commands/member.js';
+import { newEndpointCommand } from './commands/endpoint.js';
+import { newVersionCommand } from './commands/version.js';
+import { newServeCommand } from './commands/serve.js';
+import type { Io } from './context.js';
+
+export const VERSION = '3.4.23';
+export const API_VERSION = '3.4';
+
+interface GlobalFlag {
+  flags: string;
+  description: string;
+  defaultValue?: unknown;
+  bool?: boolean;
+  parse?: (s: string) => unknown;
+}
+
+/** etcdctl's global flags; each also reads ETCDCTL_<NAME_IN_UPPER_SNAKE>. */
+export const GLOBAL_FLAGS: GlobalFlag[] = [
+  { flags: '--endpoints <endpoints>', description: 'gRPC endpoints', defaultValue: '127.0.0.1:2379' },
+  { flags: '--debug', description: 'enable client-side debug logging', bool: true, defaultValue: false },
+  { flags: '-w, --write-out <format>', description: 'set the output format (fields, json, protobuf, simple, table)', defaultValue: 'simple' },
+  { flags: '--hex', description: 'print byte strings as hex encoded strings', bool: true, defaultValue: false },
+  { flags: '--dial-timeout <duration>', description: 'dial timeout for client connections', defaultValue: 2000, parse: durationFlag('--dial-timeout') },
+  { flags: '--command-timeout <duration>', description: 'timeout for short running command (excluding dial timeout)', defaultValue: 5000, parse: durationFlag('--command-timeout') },
+  { flags: '--keepalive-time <duration>', description: 'keepalive time for client connections', defaultValue: 2000, parse: durationFlag('--keepalive-time') },
+  { flags: '--keepalive-timeout <duration>', description: 'keepalive timeout for client connections', defaultValue: 6000, parse: durationFlag('--keepalive-timeout') },
+  { flags: '--insecure-transport', description: 'disable transport security for client connections', bool: true, defaultValue: true },
+  { flags: '--insecure-discovery', description: 'accept insecure SRV records describing cluster endpoints', bool: true, defaultValue: true },
+  { flags: '--insecure-skip-tls-verify', description: 'skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)', bool: true, defaultValue: false },
+  { flags: '--cert <file>', description: 'identify secure client using this TLS certificate file' },
+  { flags: '--key <file>', description: 'identify secure client using this TLS key file' },
+  { flags: '--cacert <file>', description: 'verify certificates of TLS-enabled secure servers using this CA bundle' },
+  { flags: '--user <user>', description: 'username[:password] for authentication (prompt if password is not supplied)' },
+  { flags: '--password <password>', description: "password for authentication (if this option is used, --user option shouldn't include password)" },
+  { flags: '-d, --discovery-srv <domain>', description: 'domain name to query for SRV records describing cluster endpoints' },
+  { flags: '--discovery-srv-name <name>', description: 'service name to query when using DNS discovery' },
+];
+
+const longName = (f: GlobalFlag) => /--([a-z-]+)/.exec(f.flags)![1]!;
+const envName = (long: string) => 'ETCDCTL_' + long.toUpperCase().replace(/-/g, '_');
+const attrName = (long: string) => long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Environment variables etcdctl reads that are not global flags. */
+const OTHER_ENV = new Set(['ETCDCTL_API', 'ETCDCTL_WATCH_KEY', 'ETCDCTL_WATCH_RANGE_END']);
+
+/** The command list, in etcdctl's order. */
+const COMMANDS: (() => Command)[] = [
+  newGetCommand,
+  newPutCommand,
+  newDelCommand,
+  newTxnCommand,
+  newCompactionCommand,
+  newEndpointCommand,
+  newWatchCommand,
+  newVersionCommand,
+  newMemberCommand,
+  newServeCommand,
+];
+
+export function buildProgram(): Command {
+  const program = new Command('etcdctl');
+  program
+    .description('A simple command line client for etcd3.')
+    .usage('[flags]')
+    .helpOption('-h, --help', 'help for etcdctl')
+    .allowExcessArguments(true)
+    .showSuggestionAfterError(false);
+  for (const f of GLOBAL_FLAGS) {
+    const opt = new Option(f.flags, f.description);
+    if (f.defaultValue !== undefined) opt.default(f.defaultValue, f.parse ? String(f.defaultValue) : undefined);
+    if (f.parse) opt.argParser(f.parse);
+    program.addOption(opt);
+    if (f.bool) program.addOption(new Option(`--no-${longName(f)}`).hideHelp());
+  }
+  for (const make of COMMANDS) program.addCommand(make());
+  return program;
+}
+
+/** pflag accepts --flag=true/false for booleans; commander wants --flag / --no-flag. */
+export function normalizeBoolFlags(argv: string[]): string[] {
+  const bools = new Set(GLOBAL_FLAGS.filter((f) => f.bool).map(longName));
+  const local = new Set(['prefix', 'from-key', 'keys-only', 'count-only', 'print-value-only', 'prev-kv', 'ignore-value', 'ignore-lease', 'interactive', 'physical', 'progress-notify', 'linearizable', 'cluster', 'hex']);
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--([a-z-]+)=(.*)$/.exec(a);
+    if (m && (bools.has(m[1]!) || local.has(m[1]!))) {
+      const v = parseBool(m[2]!);
+      if (v === true) out.push(`--${m[1]}`);
+      else if (v === false) {
+        // A local boolean defaults to false, so --flag=false is the same as leaving it out.
+        if (bools.has(m[1]!)) out.push(`--no-${m[1]}`);
+      }
+      else out.push(a);
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
+}
+
+/** Fills global options not given on the command line from ETCDCTL_* variables; warns about unknown ones. */
+export function applyEnv(program: Command, env: NodeJS.ProcessEnv, io: Io): void {
+  const known = new Set<string>(OTHER_ENV);
+  for (const f of GLOBAL_FLAGS) {
+    const long = longName(f);
+    const key = envName(long);
+    known.add(key);
+    const val = env[key];
+    if (val === undefined || val === '') continue;
+    const attr = attrName(long);
+    if (program.getOptionValueSource(attr) === 'cli') {
+      io.err(`Warning: environment variable ${key} is shadowed by the --${long} flag\n`);
+      continue;
+    }
+    let v: unknown = val;
+    if (f.bool) {
+      v = parseBool(val);
+      if (v === undefined) throw new Error(`invalid value "${val}" for ${key}: strconv.ParseBool: parsing "${val}": invalid syntax`);
+    } else if (f.parse) {
+      try {
+        v = f.parse(val);
+      } catch {
+        throw new Error(`invalid value "${val}" for ${key}`);
+      }
+    }
+    program.setOptionValueWithSource(attr, v, 'env');
+  }
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('ETCDCTL_') && !known.has(key)) io.err(`Warning: unrecognized environment variable ${key}=${env[key]}\n`);
+  }
+}

@@ -1,0 +1,135 @@
+// The typed etcd v3 client: KV, Watch, Lease, Cluster and Maintenance over one Connection.
+// Requests and responses are the generated proto types; int64 and uint64 values are decimal strings
+// (proto-loader `longs: String`), so member and lease IDs above 2^53 stay exact.
+import type { EtcdApi } from '../api/proto.js';
+import { Connection, type ClientOptions } from './connection.js';
+import { Watch, type WatchOptions, type WatchResponse } from './watch.js';
+import type { RangeRequest } from '../api/gen/etcdserverpb/RangeRequest.js';
+import type { RangeResponse__Output } from '../api/gen/etcdserverpb/RangeResponse.js';
+import type { PutRequest } from '../api/gen/etcdserverpb/PutRequest.js';
+import type { PutResponse__Output } from '../api/gen/etcdserverpb/PutResponse.js';
+import type { DeleteRangeRequest } from '../api/gen/etcdserverpb/DeleteRangeRequest.js';
+import type { DeleteRangeResponse__Output } from '../api/gen/etcdserverpb/DeleteRangeResponse.js';
+import type { TxnRequest } from '../api/gen/etcdserverpb/TxnRequest.js';
+import type { TxnResponse__Output } from '../api/gen/etcdserverpb/TxnResponse.js';
+import type { CompactionResponse__Output } from '../api/gen/etcdserverpb/CompactionResponse.js';
+import type { MemberListResponse__Output } from '../api/gen/etcdserverpb/MemberListResponse.js';
+import type { StatusResponse__Output } from '../api/gen/etcdserverpb/StatusResponse.js';
+import type { LeaseGrantResponse__Output } from '../api/gen/etcdserverpb/LeaseGrantResponse.js';
+import type { LeaseRevokeResponse__Output } from '../api/gen/etcdserverpb/LeaseRevokeResponse.js';
+import type { LeaseTimeToLiveResponse__Output } from '../api/gen/etcdserverpb/LeaseTimeToLiveResponse.js';
+import type { LeaseLeasesResponse__Output } from '../api/gen/etcdserverpb/LeaseLeasesResponse.js';
+import type { LeaseKeepAliveRequest } from '../api/gen/etcdserverpb/LeaseKeepAliveRequest.js';
+import type { LeaseKeepAliveResponse__Output } from '../api/gen/etcdserverpb/LeaseKeepAliveResponse.js';
+
+export type {
+  RangeRequest, RangeResponse__Output, PutRequest, PutResponse__Output, DeleteRangeRequest, DeleteRangeResponse__Output,
+  TxnRequest, TxnResponse__Output, CompactionResponse__Output, MemberListResponse__Output, StatusResponse__Output,
+  LeaseGrantResponse__Output, LeaseRevokeResponse__Output, LeaseTimeToLiveResponse__Output, LeaseLeasesResponse__Output,
+  LeaseKeepAliveResponse__Output,
+};
+
+/** The range end that selects every key starting with `key` (etcd's GetPrefixRangeEnd). */
+export function prefixRangeEnd(key: Buffer): Buffer {
+  const end = Buffer.from(key);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  // Every byte is 0xff (or the key is empty): no upper bound.
+  return Buffer.from([0]);
+}
+
+export class EtcdClient {
+  readonly conn: Connection;
+
+  constructor(options: ClientOptions, api?: EtcdApi) {
+    this.conn = new Connection(api ?? loadDefaultApi(), options);
+  }
+
+  // KV
+  range(req: RangeRequest): Promise<RangeResponse__Output> {
+    return this.conn.unary('KV', 'Range', req);
+  }
+  put(req: PutRequest): Promise<PutResponse__Output> {
+    return this.conn.unary('KV', 'Put', req);
+  }
+  deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse__Output> {
+    return this.conn.unary('KV', 'DeleteRange', req);
+  }
+  txn(req: TxnRequest): Promise<TxnResponse__Output> {
+    return this.conn.unary('KV', 'Txn', req);
+  }
+  compact(revision: string, physical = false, timeoutMs?: number): Promise<CompactionResponse__Output> {
+    return this.conn.unary('KV', 'Compact', { revision, physical }, { timeoutMs });
+  }
+
+  // Watch
+  /** Starts a watch; `onResponse` gets every response with events, progress or cancellation. */
+  watch(opts: WatchOptions, onResponse: (r: WatchResponse) => void): Watch {
+    return new Watch(this.conn, opts, onResponse);
+  }
+
+  // Cluster
+  memberList(linearizable = false): Promise<MemberListResponse__Output> {
+    return this.conn.unary('Cluster', 'MemberList', { linearizable });
+  }
+
+  // Maintenance
+  status(): Promise<StatusResponse__Output> {
+    return this.conn.unary('Maintenance', 'Status', {});
+  }
+
+  // Lease
+  leaseGrant(ttl: string, id = '0'): Promise<LeaseGrantResponse__Output> {
+    return this.conn.unary('Lease', 'LeaseGrant', { TTL: ttl, ID: id });
+  }
+  leaseRevoke(id: string): Promise<LeaseRevokeResponse__Output> {
+    return this.conn.unary('Lease', 'LeaseRevoke', { ID: id });
+  }
+  leaseTimeToLive(id: string, keys = false): Promise<LeaseTimeToLiveResponse__Output> {
+    return this.conn.unary('Lease', 'LeaseTimeToLive', { ID: id, keys });
+  }
+  leaseLeases(): Promise<LeaseLeasesResponse__Output> {
+    return this.conn.unary('Lease', 'LeaseLeases', {});
+  }
+  /** One keepalive round trip for lease `id` on a fresh stream. */
+  async leaseKeepAliveOnce(id: string): Promise<LeaseKeepAliveResponse__Output> {
+    const stream = await this.conn.duplex<LeaseKeepAliveRequest, LeaseKeepAliveResponse__Output>('Lease', 'LeaseKeepAlive');
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stream.cancel();
+        reject(new Error('context deadline exceeded'));
+      }, this.conn.commandTimeoutMs || 5000);
+      stream.once('data', (r: LeaseKeepAliveResponse__Output) => {
+        clearTimeout(timer);
+        stream.cancel();
+        resolve(r);
+      });
+      stream.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      stream.write({ ID: id });
+    });
+  }
+
+  close(): void {
+    this.conn.close();
+  }
+}
+
+// The API loader is swappable so a bundle can hand in a prebuilt definition (no .proto parsing).
+let apiProvider: (() => EtcdApi) | undefined;
+
+/** Sets where clients created without an explicit api get their gRPC definitions from. */
+export function setApiProvider(p: () => EtcdApi): void {
+  apiProvider = p;
+}
+
+function loadDefaultApi(): EtcdApi {
+  if (!apiProvider) throw new Error('etcd-ts client: no API provider (import "etcd-ts" or call setApiProvider(loadApi))');
+  return apiProvider();
+}
