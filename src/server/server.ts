@@ -10,7 +10,7 @@ import { EtcdError } from '../api/errors.js';
 import type { InternalRequest, InternalRequest__Output } from '../api/gen/etcdserverpb/InternalRequest.js';
 import type { ResponseHeader } from '../api/gen/etcdserverpb/ResponseHeader.js';
 import { Applier, NO_LEASES, type ApplyResult, type LeaseHooks } from './apply/applier.js';
-import type { ServerConfig } from './config.js';
+import { DEFAULT_QUOTA_BYTES, type ServerConfig } from './config.js';
 import type { KeyVersion } from './mvcc/key_index.js';
 import { KVStore } from './mvcc/kvstore.js';
 import { WatchableStore } from './mvcc/watchable_store.js';
@@ -69,6 +69,7 @@ export class EtcdServer {
   private stopped: Error | undefined;
   private pendingAdded: KeyVersion[] = [];
   private releasing = false;
+  private noSpace = false;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Listeners told after each applied entry (the lessor uses it to persist; tests to observe). */
   private readonly appliedListeners: ((index: number) => void)[] = [];
@@ -183,6 +184,21 @@ export class EtcdServer {
     };
   }
 
+  /** Backend space quota (--quota-backend-bytes; 0 means etcd's default, 2 GiB). */
+  quotaBytes(): number {
+    return this.cfg.quotaBackendBytes > 0 ? this.cfg.quotaBackendBytes : DEFAULT_QUOTA_BYTES;
+  }
+
+  private quotaExceeded(): boolean {
+    return this.backend.size() >= this.quotaBytes();
+  }
+
+  /** True once a write was refused for space: the NOSPACE alarm, as etcd raises it. */
+  noSpaceAlarm(): boolean {
+    if (this.noSpace && !this.quotaExceeded()) this.noSpace = false;
+    return this.noSpace;
+  }
+
   /** The index of the last applied log entry. */
   applied(): number {
     return this.appliedIndex;
@@ -194,6 +210,10 @@ export class EtcdServer {
    */
   propose(req: InternalRequest): Promise<ApplyResult> {
     if (this.stopped) return Promise.reject(EtcdError.of('Stopped'));
+    if ((req.put || req.txn) && this.quotaExceeded()) {
+      this.noSpace = true;
+      return Promise.reject(EtcdError.of('NoSpace'));
+    }
     const index = this.nextIndex++;
     const data = encodeInternalRequest({ ...req, ID: index });
     if (data.length > this.cfg.maxRequestBytes) {

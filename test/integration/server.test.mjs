@@ -224,3 +224,34 @@ test('startServer() embeds the server in-process', async () => {
   const again = await startInProcess({ dataDir: dir, listenClientUrls: ['http://127.0.0.1:0'], logger: () => {} });
   await again.close();
 });
+
+test('--quota-backend-bytes: writes past the quota get NOSPACE, deletes and reads still work', async () => {
+  const s = await startServer('ours', { extraArgs: ['--quota-backend-bytes', '200000'] });
+  const kv = kvClient(s.endpoint);
+  try {
+    let refused;
+    for (let i = 0; i < 20 && !refused; i++) {
+      try {
+        await call(kv, 'Put', { key: Buffer.from(`k${i}`), value: Buffer.alloc(60000, 120) });
+      } catch (e) {
+        refused = e;
+      }
+      await new Promise((r) => setTimeout(r, 100)); // the backend commits in the background
+    }
+    assert.ok(refused, 'a put past the quota was refused');
+    assert.equal(refused.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.equal(refused.details, 'etcdserver: mvcc: database space exceeded');
+    const del = await call(kv, 'DeleteRange', { key: Buffer.from('k0') });
+    assert.equal(del.deleted, '1');
+    const r = await call(kv, 'Range', { key: Buffer.from('k1') });
+    assert.equal(r.kvs.length, 1);
+    const api = loadApi();
+    const m = new api.etcdserverpb.Maintenance(s.endpoint, grpc.credentials.createInsecure());
+    const alarms = await call(m, 'Alarm', { action: 'GET' });
+    assert.deepEqual(alarms.alarms.map((a) => a.alarm), ['NOSPACE']);
+    m.close();
+  } finally {
+    kv.close();
+    await s.stop();
+  }
+});

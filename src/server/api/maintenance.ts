@@ -42,7 +42,11 @@ export function maintenanceHandlers(server: EtcdServer): MaintenanceHandlers {
         isLearner: false,
       };
     }),
-    Alarm: unary(() => ({ header: server.header(), alarms: [] })),
+    Alarm: unary(() => {
+      // NOSPACE is raised while the backend is over --quota-backend-bytes; writes are refused then
+      const active = server.noSpaceAlarm() ? [{ memberID: server.memberId.toString(), alarm: 'NOSPACE' as const }] : [];
+      return { header: server.header(), alarms: active };
+    }),
     Defragment: unary(async () => {
       await server.sync();
       return { header: server.header() };

@@ -12,6 +12,7 @@
 // in order. Losing the newest of them in a crash is harmless because the write-ahead log still holds
 // every entry after the consistentIndex the backend last made durable, and they are applied again.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { KeyVersion } from '../mvcc/key_index.js';
 
@@ -142,13 +143,17 @@ export class Backend {
     await this.root.flushed;
   }
 
-  /** Size of the database file in bytes. */
+  /** Size of the database file in bytes (lmdb-js keeps it as data.mdb inside the path). */
   size(): number {
-    try {
-      return fs.statSync(this.file).size;
-    } catch {
-      return 0;
+    for (const f of [path.join(this.file, 'data.mdb'), this.file]) {
+      try {
+        const st = fs.statSync(f);
+        if (st.isFile()) return st.size;
+      } catch {
+        /* try the next */
+      }
     }
+    return 0;
   }
 
   /** Bytes in use by the B+tree (pages in use times page size). */
