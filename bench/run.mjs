@@ -132,6 +132,11 @@ if (kinds.includes('ours')) {
 console.log(`# etcd-ts KV bench, ${new Date().toString()}`);
 console.log(`machine: ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, node ${process.version}, ` +
   `${versionOf(ETCD_BIN, ['--version'])}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim();
+const dirty = (spawnSync('git', ['status', '--porcelain', '--', 'src', 'bin', 'scripts'], { cwd: ROOT, encoding: 'utf8' })
+  .stdout || '').split('\n').filter(Boolean).length;
+console.log(`ours: built from the work tree at ${head || '?'}` +
+  `${dirty ? ` with ${dirty} uncommitted path(s) under src/, bin/, scripts/` : ', clean'}`);
 console.log(`load: ${o.client} gRPC client, closed loop; ${o.duration} s measured per step after ${o.warmup} s ` +
   `warm-up; up to ${o.workers} worker threads and ${o.channels} channels; key ${o.keySize} B, value ` +
   `${o.valueSize} B, ${o.keyspace} keys; ${o.rounds} round(s)`);
