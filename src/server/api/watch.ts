@@ -125,7 +125,8 @@ class ServerWatchStream implements WatchSink {
 
   compacted(w: Watcher, compactRev: number): void {
     this.watchers.delete(w.id);
-    this.send({ header: this.server.header(), watch_id: w.id, compact_revision: compactRev, canceled: true });
+    // etcd sends this one with revision 0 in the header
+    this.send({ header: this.server.header(0), watch_id: w.id, compact_revision: compactRev, canceled: true });
   }
 
   private toEvent(v: KeyVersion, withPrev: boolean): Event {

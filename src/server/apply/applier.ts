@@ -273,7 +273,8 @@ export class Applier {
         responses.push({ response_delete_range: { header: { revision: txn.rev() }, ...resp } });
       } else if (op.request_txn) {
         const resp = this.runTxn(txn, op.request_txn, path);
-        responses.push({ response_txn: { header: { revision: txn.rev() }, ...resp } });
+        // etcd leaves a nested txn's header empty (revision 0)
+        responses.push({ response_txn: { header: {}, ...resp } });
       } else {
         responses.push({});
       }
