@@ -1,0 +1,210 @@
+// Differential tests: the same script of commands through real etcdctl (against etcd B) and
+// through ours (against etcd A, an identical twin: same IDs, same advertised URLs, same history);
+// stdout, stderr and exit code must match byte for byte in simple, fields and json modes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { skipWithoutEtcd, startEtcd, freePort, runCli, spawnCli } from './harness.mjs';
+
+const skip = skipWithoutEtcd();
+let A; // driven by our CLI
+let B; // driven by real etcdctl
+
+before(async () => {
+  if (skip) return;
+  const twin = { advertisePeer: 'http://127.0.0.1:23899', advertiseClient: 'http://127.0.0.1:23898' };
+  const [ca, pa, cb, pb] = [await freePort(23710, 23719), await freePort(23720, 23729), await freePort(23730, 23739), await freePort(23740, 23749)];
+  [A, B] = await Promise.all([startEtcd({ clientPort: ca, peerPort: pa, ...twin }), startEtcd({ clientPort: cb, peerPort: pb, ...twin })]);
+});
+
+after(async () => {
+  await A?.stop();
+  await B?.stop();
+});
+
+/** Runs one step on both sides and compares; returns our result. */
+function same(args, opts = {}) {
+  const ours = runCli('ours', A.endpoint, args, opts);
+  const theirs = runCli('theirs', B.endpoint, args, opts);
+  assert.deepEqual(ours, theirs, `etcdctl ${args.join(' ')}${opts.input ? ` <<< ${JSON.stringify(String(opts.input))}` : ''}`);
+  return ours;
+}
+
+const MODES = [[], ['-w', 'fields'], ['-w', 'json']];
+
+test('put, get, del in every output mode', { skip }, () => {
+  same(['version']);
+  for (const m of MODES) same(['put', 'foo', 'bar', ...m]);
+  for (const m of MODES) same(['put', 'foo', `bar-${m.length}`, '--prev-kv', ...m]);
+  same(['put', 'stdin-key'], { input: 'value from stdin\n' });
+  same(['put', 'foo2', 'hello world']);
+  same(['put', '/testdir/testkey', 'Hello world']);
+  same(['put', 'bin'], { input: Buffer.from('a\x00b\nc\xff\u00e9') });
+  same(['put', 'ключ', 'значение "quoted" \\ tab\t<&>']);
+  for (const m of MODES) {
+    same(['get', 'foo', ...m]);
+    same(['get', 'bin', ...m]);
+    same(['get', 'ключ', ...m]);
+    same(['get', 'missing', ...m]);
+    same(['get', 'foo', '--prefix', ...m]);
+    same(['get', '', '--prefix', '--keys-only', ...m]);
+    same(['get', 'foo', '--hex', ...m]);
+  }
+  same(['get', 'foo', '--print-value-only']);
+  same(['get', 'a', 'g']);
+  same(['get', 'foo', '--from-key']);
+  same(['get', '', '--from-key', '--limit', '2', '-w', 'json']);
+  same(['get', '', '--prefix', '--limit=1', '-w', 'fields']);
+  same(['get', 'foo', '--limit', '-1']);
+  for (const by of ['', 'KEY', 'CREATE', 'MODIFY', 'VALUE', 'VERSION']) {
+    for (const order of ['', 'ASCEND', 'DESCEND']) {
+      same(['get', '', '--prefix', '--keys-only', `--sort-by=${by}`, `--order=${order}`]);
+    }
+  }
+  same(['get', 'foo', '--rev', '2', '-w', 'json']);
+  same(['get', 'foo', '--consistency', 's', '-w', 'json']);
+  same(['get', 'foo', '--keys-only', '-w', 'fields']);
+  for (const m of MODES) same(['del', 'missing', ...m]);
+  same(['del', 'foo2', '--prev-kv']);
+  same(['put', 'foo2', 'again']);
+  same(['del', 'foo2', '-w', 'json', '--prev-kv']);
+  same(['put', 'foo2', 'again']);
+  same(['del', 'foo', '--prefix', '-w', 'fields', '--prev-kv']);
+  same(['put', 'zz1', '1']);
+  same(['put', 'zz2', '2']);
+  same(['del', 'zz', '--from-key', '-w', 'json']);
+  same(['put', 'k1', '1']);
+  same(['put', 'k2', '2']);
+  same(['del', 'k1', 'k3', '-w', 'json']);
+  same(['get', '', '--prefix', '-w', 'json']);
+});
+
+test('txn from stdin', { skip }, () => {
+  same(['put', 'tk', 'v1']);
+  const ok = 'mod("tk") > "0"\nval("tk") = "v1"\n\nput tk v2\nget tk\ndel nothing\n\nput tk never\n\n';
+  for (const m of MODES) same(['txn', ...m], { input: ok });
+  const fail = 'ver("tk") = "1"\n\nput tk no\n\nget tk --prefix\nput "quoted key" "a value"\n\n';
+  for (const m of MODES) same(['txn', ...m], { input: fail });
+  same(['txn', '-i'], { input: 'c("tk") != "0"\n\nput tk3 x\n\n\n' });
+  same(['txn'], { input: '\n\n\n' });
+  // Malformed input: etcdctl's messages and exit code 3.
+  same(['txn'], { input: 'garbage\n\n\n\n' });
+  same(['txn'], { input: 'mod("tk") > "x"\n\n\n\n' });
+  same(['txn'], { input: 'foo("tk") > "1"\n\n\n\n' });
+  same(['txn'], { input: 'mod("tk") > "1"\n' });
+  same(['txn'], { input: '\nbogus tk\n\n\n' });
+  same(['txn', 'extra']);
+});
+
+test('compaction', { skip }, () => {
+  same(['put', 'ck', '1']);
+  same(['put', 'ck', '2']);
+  same(['put', 'ck', '3']);
+  same(['compaction', '3']);
+  same(['get', 'ck', '--rev', '2']);
+  same(['compaction', '3']);
+  same(['compaction', '--physical', '4']);
+  same(['compaction', '99999']);
+  same(['compaction']);
+  same(['compaction', 'abc']);
+});
+
+test('member list', { skip }, () => {
+  for (const m of [...MODES, ['-w', 'table']]) same(['member', 'list', ...m]);
+});
+
+test('bad input: etcdctl messages and exit codes', { skip }, () => {
+  same(['get']);
+  same(['put']);
+  same(['del']);
+  same(['del', 'a', 'b', 'c']);
+  same(['get', 'foo', '-w', 'yaml']);
+  same(['get', 'foo', '--order', 'foo']);
+  same(['get', 'foo', '--sort-by', 'bar']);
+  same(['get', 'foo', '--consistency', 'x']);
+  same(['get', 'foo', '--prefix', '--from-key']);
+  same(['get', 'foo', 'bar', '--prefix']);
+  same(['get', 'foo', '--print-value-only', '-w', 'json']);
+  same(['put', 'foo', 'bar', '-w', 'table']);
+  same(['get', 'foo', '-w', 'table', '--rev', '1']);
+  same(['put', 'foo', 'bar', '--lease', 'xyz']);
+  same(['put', 'foo', 'bar', '--lease', '1234']);
+  same(['put', 'foo', '--ignore-value', 'bar']);
+  same(['put', 'nokey', '--ignore-value']);
+  same(['put', '', 'x']);
+  same(['watch']);
+  same(['watch', 'a', 'b', '--prefix']);
+  // Flag errors: stderr and exit code as etcdctl (the usage text on stdout is ours).
+  for (const args of [['get', 'foo', '--rev', 'abc'], ['get', 'foo', '--badflag'], ['nosuchcmd']]) {
+    const ours = runCli('ours', A.endpoint, args);
+    const theirs = runCli('theirs', B.endpoint, args);
+    assert.deepEqual([ours.stderr, ours.code], [theirs.stderr, theirs.code], args.join(' '));
+  }
+});
+
+test('a value over the server limit', { skip }, () => {
+  same(['put', 'big'], { input: Buffer.alloc(1600 * 1024, 'x') });
+  same(['put', 'big'], { input: Buffer.alloc(1400 * 1024, 'x') });
+  same(['get', 'big', '--keys-only']);
+  same(['del', 'big']);
+});
+
+test('a dead endpoint fails with the deadline error, quickly', { skip }, () => {
+  const globals = ['--dial-timeout=1s', '--command-timeout=1s'];
+  const t0 = Date.now();
+  const ours = runCli('ours', 'http://127.0.0.1:23999', ['get', 'foo'], { globals });
+  const took = Date.now() - t0;
+  const theirs = runCli('theirs', 'http://127.0.0.1:23999', ['get', 'foo'], { globals });
+  assert.deepEqual(ours, theirs);
+  assert.ok(took < 4000, `took ${took} ms`);
+  // The second endpoint answers when the first is down.
+  const two = `http://127.0.0.1:23999,${A.endpoint}`;
+  const r = runCli('ours', two, ['get', 'foo', '-w', 'json'], {});
+  assert.equal(r.code, 0, r.stderr);
+});
+
+test('ETCDCTL_* environment variables, and a flag beats its variable', { skip }, () => {
+  same(['get', '', '--prefix', '--keys-only'], { env: { ETCDCTL_WRITE_OUT: 'json' } });
+  same(['put', 'envk', 'v']);
+  const ours = runCli('ours', A.endpoint, ['get', 'envk', '-w', 'simple'], { env: { ETCDCTL_WRITE_OUT: 'json' } });
+  assert.equal(ours.stdout, 'envk\nv\n');
+  assert.match(ours.stderr, /shadowed/);
+});
+
+async function watchBoth(args, writes, { expectExit = false, until } = {}) {
+  const wa = spawnCli('ours', A.endpoint, args);
+  const wb = spawnCli('theirs', B.endpoint, args);
+  if (!expectExit) await new Promise((r) => setTimeout(r, 700));
+  for (const w of writes) same(w);
+  if (until) {
+    await wa.waitFor(until);
+    await wb.waitFor(until);
+  }
+  const [ra, rb] = expectExit ? [await wa.exit(), await wb.exit()] : [await wa.stop(), await wb.stop()];
+  assert.deepEqual({ stdout: ra.stdout, stderr: ra.stderr, code: expectExit ? ra.code : 0 }, { stdout: rb.stdout, stderr: rb.stderr, code: expectExit ? rb.code : 0 }, `watch ${args.join(' ')}`);
+  return ra;
+}
+
+test('watch: live, --prev-kv, --prefix, --rev, every mode', { skip }, async () => {
+  const writes = [['put', 'w1', 'a'], ['put', 'w1', 'b'], ['del', 'w1'], ['put', 'w2', 'c']];
+  const n = (k) => (out) => out.split(k).length > 1;
+  await watchBoth(['watch', 'w1', '--prev-kv'], writes, { until: (o) => o.includes('DELETE') });
+  await watchBoth(['watch', 'w', '--prefix', '-w', 'json'], writes, { until: (o) => o.split('\n').length > 4 });
+  await watchBoth(['watch', 'w1', '-w', 'fields'], writes, { until: (o) => o.includes('DELETE') });
+  const r = runCli('ours', A.endpoint, ['get', 'w2', '-w', 'json']);
+  const rev = Number(JSON.parse(r.stdout).header.revision);
+  await watchBoth(['watch', 'w', '--prefix', '--rev', String(rev - 6)], [], { until: n('PUT\nw2\nc\n') });
+});
+
+test('watch -- command runs with ETCD_WATCH_* variables', { skip }, async () => {
+  const cmd = ['sh', '-c', 'echo "$ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE $ETCD_WATCH_REVISION"'];
+  await watchBoth(['watch', 'x1', '--', ...cmd], [['put', 'x1', 'v "1"'], ['del', 'x1']], { until: (o) => o.includes('DELETE\nx1') && o.endsWith('\n') && o.split('\n').length >= 6 });
+});
+
+test('watch from a compacted revision is canceled: exit 5', { skip }, async () => {
+  same(['put', 'cw', '1']);
+  same(['put', 'cw', '2']);
+  const r = runCli('ours', A.endpoint, ['get', 'cw', '-w', 'json']);
+  const rev = JSON.parse(r.stdout).header.revision;
+  same(['compaction', String(rev)]);
+  for (const m of MODES) await watchBoth(['watch', 'cw', '--rev', '2', ...m], [], { expectExit: true });
+});
