@@ -57,6 +57,8 @@ export class EtcdServer {
   readonly clusterId: bigint;
   readonly memberId: bigint;
   readonly term: number;
+  private readonly clusterIdStr: string;
+  private readonly memberIdStr: string;
   readonly member: MemberInfo;
   private readonly backend: Backend;
   private readonly wal: WAL;
@@ -68,6 +70,8 @@ export class EtcdServer {
   private nextIndex: number;
   private stopped: Error | undefined;
   private pendingAdded: KeyVersion[] = [];
+  private pendingRemoved: KeyVersion[] = [];
+  private savedIndex = 0;
   private releasing = false;
   private noSpace = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -89,6 +93,8 @@ export class EtcdServer {
       this.clusterId = ids.clusterId;
       this.memberId = ids.memberId;
       this.term = ids.term;
+      this.clusterIdStr = this.clusterId.toString();
+      this.memberIdStr = this.memberId.toString();
       this.member = {
         id: this.memberId,
         name: cfg.name,
@@ -115,6 +121,7 @@ export class EtcdServer {
       );
       this.wal = wal;
       this.appliedIndex = state.consistentIndex;
+      this.savedIndex = state.consistentIndex;
       // replay what the backend had not saved yet
       for (const r of records) {
         try {
@@ -125,6 +132,7 @@ export class EtcdServer {
           if (!(e instanceof EtcdError)) throw e;
         }
       }
+      this.saveApplied();
       this.nextIndex = this.wal.last() + 1;
       if (records.length > 0) this.log('info', `recovered ${records.length} log entries`, { appliedIndex: this.appliedIndex });
     } catch (e) {
@@ -176,12 +184,7 @@ export class EtcdServer {
   }
 
   header(rev: number = this.kv.rev()): ResponseHeader {
-    return {
-      cluster_id: this.clusterId.toString(),
-      member_id: this.memberId.toString(),
-      revision: rev,
-      raft_term: this.term,
-    };
+    return { cluster_id: this.clusterIdStr, member_id: this.memberIdStr, revision: rev, raft_term: this.term };
   }
 
   /** Backend space quota (--quota-backend-bytes; 0 means etcd's default, 2 GiB). */
@@ -242,6 +245,7 @@ export class EtcdServer {
         w.reject(e as Error);
       }
     }
+    this.saveApplied();
     this.maybeReleaseLog();
   }
 
@@ -256,17 +260,28 @@ export class EtcdServer {
       error = e as Error;
     }
     this.appliedIndex = index;
-    const added = this.pendingAdded;
-    this.pendingAdded = [];
-    const removed = result?.kind === 'compaction' ? result.removed : [];
-    this.backend.save(added, removed, {
-      consistentIndex: index,
-      rev: this.kv.rev(),
-      compactRev: this.kv.compactRev(),
-    });
+    if (result?.kind === 'compaction') for (const v of result.removed) this.pendingRemoved.push(v);
     for (const f of this.appliedListeners) f(index);
     if (error) throw error;
     return result!;
+  }
+
+  /**
+   * Queues the effects of everything applied since the last call to the backend, with the applied
+   * index: one save per durable batch, not per entry.
+   */
+  private saveApplied(): void {
+    if (this.pendingAdded.length === 0 && this.pendingRemoved.length === 0 && this.savedIndex === this.appliedIndex) return;
+    const added = this.pendingAdded;
+    const removed = this.pendingRemoved;
+    this.pendingAdded = [];
+    this.pendingRemoved = [];
+    this.savedIndex = this.appliedIndex;
+    this.backend.save(added, removed, {
+      consistentIndex: this.appliedIndex,
+      rev: this.kv.rev(),
+      compactRev: this.kv.compactRev(),
+    });
   }
 
   /** Once the backend holds entries durably, the log segments before them can go. */
