@@ -32,6 +32,12 @@ console.log(`build: dist/ in ${Date.now() - started} ms`);
 // loads far faster than hundreds of modules), and a small launcher that runs it through a V8 code
 // cache. import.meta.url becomes the bundle's own URL so proto/ and dist/server/ are found from it.
 const cliStarted = Date.now();
+// The etcd API as a protobufjs JSON descriptor, embedded in the bundle: no .proto parsing per run.
+const { default: protobuf } = await import('protobufjs');
+const apiRoot = new protobuf.Root();
+apiRoot.resolvePath = (_origin, target) => join('proto', target);
+apiRoot.loadSync(['etcdserverpb/rpc.proto'], { keepCase: true });
+const apiJson = apiRoot.toJSON();
 await build({
   entryPoints: ['src/cli/entry.ts'],
   outfile: 'dist/etcdctl.cjs',
@@ -39,8 +45,10 @@ await build({
   format: 'cjs',
   platform: 'node',
   target: 'node20',
-  external: ['lmdb'],
-  define: { 'import.meta.url': '__etcdctlUrl' },
+  // chalk and cli-table3 load from node_modules only when a table or colour is printed.
+  external: ['lmdb', 'chalk', 'cli-table3'],
+  minify: true,
+  define: { 'import.meta.url': '__etcdctlUrl', __ETCD_API_DESCRIPTOR__: JSON.stringify(apiJson) },
   banner: { js: 'const __etcdctlUrl = require("node:url").pathToFileURL(__filename).href;' },
   logLevel: 'warning',
 });

@@ -3,7 +3,17 @@
 import type { Command } from 'commander';
 import { EtcdClient, setApiProvider } from '../client/client.js';
 import type { ClientOptions } from '../client/connection.js';
-import { loadApi } from '../api/proto.js';
+import type { EtcdApi } from '../api/proto.js';
+
+// Where the client's gRPC definitions come from: the bundle entry hands in the embedded descriptor
+// (src/cli/entry.ts); otherwise main.ts loads proto/ at run time.
+let apiProvider: (() => EtcdApi) | undefined;
+export function setCliApiProvider(p: () => EtcdApi): void {
+  apiProvider = p;
+}
+export function hasCliApiProvider(): boolean {
+  return apiProvider !== undefined;
+}
 import { createPrinter, type Printer, type Sink } from './printers/printer.js';
 import { CliError, ExitCode } from './errors.js';
 
@@ -68,7 +78,8 @@ export class CliContext {
   client(): EtcdClient {
     if (!this.clientInstance) {
       if (!apiSet) {
-        setApiProvider(loadApi);
+        if (!apiProvider) throw new Error('etcdctl: no API provider');
+        setApiProvider(apiProvider);
         apiSet = true;
       }
       this.clientInstance = new EtcdClient(clientOptions(this.globals));

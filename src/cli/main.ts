@@ -5,7 +5,7 @@ import { buildProgram, normalizeBoolFlags, applyEnv } from './program.js';
 import { CliError, ExitCode } from './errors.js';
 import { ClientError } from '../client/connection.js';
 import { EtcdError } from '../api/errors.js';
-import { defaultIo, setIo, setRawArgv, contextOf, type Io } from './context.js';
+import { defaultIo, setIo, setRawArgv, contextOf, hasCliApiProvider, setCliApiProvider, type Io } from './context.js';
 import { runServe } from './commands/serve.js';
 import { useColor } from './color.js';
 
@@ -24,6 +24,12 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number | 
     // The server takes etcd's flags, some of which collide with etcdctl's: pass them through raw.
     await runServe(argv.slice(1));
     return undefined;
+  }
+  if (!hasCliApiProvider()) {
+    // Not the bundle (which embeds a descriptor): parse proto/ through src/api/proto.ts. The
+    // specifier is computed so the bundler leaves proto-loader out of dist/etcdctl.cjs.
+    const protoModule = new URL('../api/proto.js', import.meta.url).href;
+    setCliApiProvider(((await import(protoModule)) as typeof import('../api/proto.js')).loadApi);
   }
   setIo(io);
   setRawArgv(argv);
