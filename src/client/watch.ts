@@ -71,22 +71,27 @@ export class Watch {
     }
     this.stream = stream;
     this.everConnected = true;
-    stream.on('data', (r: WatchResponse__Output) => this.receive(r));
+    // Each stream hands over to a new one at most once, whichever of error or end comes first.
+    const reopen = (): void => {
+      if (this.stopped || this.stream !== stream) return;
+      this.stream = undefined;
+      this.pending = undefined;
+      this.conn.rotate();
+      setTimeout(() => void this.open(), 200);
+    };
+    stream.on('data', (r: WatchResponse__Output) => {
+      if (this.stream === stream) this.receive(r);
+    });
     stream.on('error', (err: grpc.ServiceError) => {
-      if (this.stopped) return;
+      if (this.stopped || this.stream !== stream) return;
       if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.INTERNAL || err.code === grpc.status.UNKNOWN) {
-        this.conn.rotate();
-        setTimeout(() => void this.open(), 200);
+        reopen();
       } else {
         this.stopped = true;
         this.rejectDone(toError(err));
       }
     });
-    stream.on('end', () => {
-      if (this.stopped || this.stream !== stream) return;
-      this.stream = undefined;
-      setTimeout(() => void this.open(), 200);
-    });
+    stream.on('end', reopen);
     const o = this.opts;
     stream.write({
       create_request: {

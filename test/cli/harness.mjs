@@ -64,28 +64,40 @@ export async function startEtcd({ clientPort, peerPort, advertisePeer, advertise
     '--initial-cluster-token', 'etcd-ts-cli-test',
     ...extra,
   ];
-  const proc = spawn(ETCD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const logs = [];
-  proc.stderr.on('data', (d) => logs.push(d.toString()));
   const endpoint = `${scheme}://127.0.0.1:${clientPort}`;
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`etcd exited ${proc.exitCode}: ${logs.join('')}`);
-    if (logs.join('').includes('ready to serve client requests')) break;
-    if (Date.now() > deadline) throw new Error(`etcd not ready: ${logs.join('').slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  // Wait for the first leader election to finish so raft_term is settled.
-  await new Promise((r) => setTimeout(r, 200));
+  const launch = async () => {
+    const proc = spawn(ETCD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const logs = [];
+    proc.stderr.on('data', (d) => logs.push(d.toString()));
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`etcd exited ${proc.exitCode}: ${logs.join('')}`);
+      if (logs.join('').includes('ready to serve client requests')) break;
+      if (Date.now() > deadline) throw new Error(`etcd not ready: ${logs.join('').slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Wait for the first leader election to finish so raft_term is settled.
+    await new Promise((r) => setTimeout(r, 200));
+    return proc;
+  };
+  let proc = await launch();
+  const kill = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+  };
   return {
     endpoint,
     dir,
-    proc,
+    /** Stops etcd and starts it again on the same data dir and ports. */
+    async restart(pauseMs = 0) {
+      await kill();
+      await new Promise((r) => setTimeout(r, pauseMs));
+      proc = await launch();
+    },
     async stop() {
-      if (proc.exitCode === null) {
-        proc.kill('SIGTERM');
-        await new Promise((r) => proc.once('exit', r));
-      }
+      await kill();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,39 @@
+// Auth: --user name:password and --user name --password p authenticate and send the token; a wrong
+// password gives etcd's message and exit code 2, as etcdctl.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { skipWithoutEtcd, startEtcd, freePort, runCli } from './harness.mjs';
+
+const skip = skipWithoutEtcd();
+let E;
+
+before(async () => {
+  if (skip) return;
+  E = await startEtcd({ clientPort: await freePort(23780, 23784), peerPort: await freePort(23785, 23789) });
+  for (const args of [['user', 'add', 'root:rootpw'], ['user', 'grant-role', 'root', 'root'], ['auth', 'enable']]) {
+    const r = runCli('theirs', E.endpoint, args);
+    assert.equal(r.code, 0, r.stderr);
+  }
+});
+
+after(async () => {
+  await E?.stop();
+});
+
+function both(args, globals) {
+  const ours = runCli('ours', E.endpoint, args, { globals });
+  const theirs = runCli('theirs', E.endpoint, args, { globals });
+  assert.deepEqual(ours, theirs, [...globals, ...args].join(' '));
+  return ours;
+}
+
+test('authenticated put and get', { skip }, () => {
+  both(['put', 'ak', 'av'], ['--user=root:rootpw']);
+  assert.equal(both(['get', 'ak'], ['--user=root', '--password=rootpw']).stdout, 'ak\nav\n');
+});
+
+test('no credentials and wrong credentials', { skip }, () => {
+  both(['get', 'ak'], []);
+  const r = both(['get', 'ak'], ['--user=root:wrong']);
+  assert.equal(r.code, 2);
+});
