@@ -32,12 +32,34 @@ console.log(`build: dist/ in ${Date.now() - started} ms`);
 // loads far faster than hundreds of modules), and a small launcher that runs it through a V8 code
 // cache. import.meta.url becomes the bundle's own URL so proto/ and dist/server/ are found from it.
 const cliStarted = Date.now();
-// The etcd API as a protobufjs JSON descriptor, embedded in the bundle: no .proto parsing per run.
+// The etcd API's message, enum and service tables (src/client/codec.ts's Schema), read from proto/
+// here and embedded in the bundle: no .proto parsing, protobufjs or grpc-js when the CLI starts.
 const { default: protobuf } = await import('protobufjs');
 const apiRoot = new protobuf.Root();
 apiRoot.resolvePath = (_origin, target) => join('proto', target);
 apiRoot.loadSync(['etcdserverpb/rpc.proto'], { keepCase: true });
-const apiJson = apiRoot.toJSON();
+apiRoot.resolveAll();
+const apiSchema = { messages: {}, enums: {}, services: {} };
+const nameOf = (t) => t.fullName.replace(/^\./, '');
+(function visit(ns) {
+  for (const o of ns.nestedArray) {
+    if (o instanceof protobuf.Type) {
+      apiSchema.messages[nameOf(o)] = o.fieldsArray.map((f) => {
+        const rt = f.resolvedType;
+        const type = rt instanceof protobuf.Type ? 'message' : rt instanceof protobuf.Enum ? 'enum' : f.type;
+        return [f.id, f.name, type, rt ? nameOf(rt) : '', !!f.repeated, f.partOf ? f.partOf.name : ''];
+      });
+      visit(o);
+    } else if (o instanceof protobuf.Enum) {
+      apiSchema.enums[nameOf(o)] = o.values;
+    } else if (o instanceof protobuf.Service) {
+      if (!nameOf(o).startsWith('etcdserverpb.')) continue;
+      apiSchema.services[o.name] = Object.fromEntries(
+        o.methodsArray.map((m) => [m.name, [nameOf(m.resolvedRequestType), nameOf(m.resolvedResponseType), !!m.requestStream, !!m.responseStream]]),
+      );
+    } else if (o.nestedArray) visit(o);
+  }
+})(apiRoot);
 await build({
   entryPoints: ['src/cli/entry.ts'],
   outfile: 'dist/etcdctl.cjs',
@@ -48,7 +70,9 @@ await build({
   // chalk and cli-table3 load from node_modules only when a table or colour is printed.
   external: ['lmdb', 'chalk', 'cli-table3'],
   minify: true,
-  define: { 'import.meta.url': '__etcdctlUrl', __ETCD_API_DESCRIPTOR__: JSON.stringify(apiJson) },
+  define: { 'import.meta.url': '__etcdctlUrl', __ETCD_API_SCHEMA__: JSON.stringify(apiSchema) },
+  // src/api/errors.ts needs only grpc-js's status numbers; the CLI bundle does not carry grpc-js.
+  alias: { '@grpc/grpc-js': './src/client/grpc-status-shim.ts' },
   banner: { js: 'const __etcdctlUrl = require("node:url").pathToFileURL(__filename).href;' },
   logLevel: 'warning',
 });

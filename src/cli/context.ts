@@ -1,18 +1,18 @@
 // What a command's action needs: the global options (flags, then ETCDCTL_* env), a lazily built
 // client, and the printer picked from -w. Output goes through sinks so tests can capture it.
 import type { Command } from 'commander';
-import { EtcdClient, setApiProvider } from '../client/client.js';
+import { EtcdClient } from '../client/client.js';
 import type { ClientOptions } from '../client/connection.js';
-import type { EtcdApi } from '../api/proto.js';
+import type { TransportFactory } from '../client/transport.js';
 
-// Where the client's gRPC definitions come from: the bundle entry hands in the embedded descriptor
-// (src/cli/entry.ts); otherwise main.ts loads proto/ at run time.
-let apiProvider: (() => EtcdApi) | undefined;
-export function setCliApiProvider(p: () => EtcdApi): void {
-  apiProvider = p;
+// How the CLI's client reaches etcd: the bundle entry (src/cli/entry.ts) hands in the HTTP/2
+// transport with the embedded schema; otherwise main.ts uses grpc-js with proto/ parsed at run time.
+let transport: TransportFactory | undefined;
+export function setCliTransport(t: TransportFactory): void {
+  transport = t;
 }
-export function hasCliApiProvider(): boolean {
-  return apiProvider !== undefined;
+export function hasCliTransport(): boolean {
+  return transport !== undefined;
 }
 import { createPrinter, type Printer, type Sink } from './printers/printer.js';
 import { CliError, ExitCode } from './errors.js';
@@ -65,8 +65,6 @@ export function getRawArgv(): string[] {
   return rawArgv;
 }
 
-let apiSet = false;
-
 export class CliContext {
   private clientInstance: EtcdClient | undefined;
   constructor(
@@ -77,11 +75,6 @@ export class CliContext {
   /** The client for the global options; created on first use. */
   client(): EtcdClient {
     if (!this.clientInstance) {
-      if (!apiSet) {
-        if (!apiProvider) throw new Error('etcdctl: no API provider');
-        setApiProvider(apiProvider);
-        apiSet = true;
-      }
       this.clientInstance = new EtcdClient(clientOptions(this.globals));
     }
     return this.clientInstance;
@@ -120,6 +113,7 @@ export function clientOptions(g: GlobalOptions): ClientOptions {
     insecureTransport: tlsGiven ? false : g.insecureTransport,
     tls: { caFile: g.cacert, certFile: g.cert, keyFile: g.key, insecureSkipVerify: g.insecureSkipTlsVerify },
     auth,
+    transport,
   };
 }
 

@@ -1,15 +1,18 @@
 // The process entry of the CLI bundle (dist/etcdctl.cjs): run, then exit with the command's code
 // without waiting for gRPC channels to wind down.
 import { run } from './main.js';
-import { setCliApiProvider } from './context.js';
-import { apiFromDescriptor } from '../client/static-api.js';
+import { setCliTransport } from './context.js';
+import { http2Transport } from '../client/http2-transport.js';
+import { Codec, type Schema } from '../client/codec.js';
 
-// scripts/build.mjs embeds the etcd API as a protobufjs JSON descriptor: no .proto parsing per run.
-declare const __ETCD_API_DESCRIPTOR__: object;
+// scripts/build.mjs embeds the etcd API's message and service tables, built from proto/: no
+// .proto parsing, no protobufjs and no grpc-js on the CLI's start-up path.
+declare const __ETCD_API_SCHEMA__: Schema;
 // A CLI's users should not see node's deprecation notices (TLS to an IP address sends an IP as
 // SNI server name, which node flags as DEP0123 although etcd endpoints are usually IPs).
 process.noDeprecation = true;
-setCliApiProvider(() => apiFromDescriptor(__ETCD_API_DESCRIPTOR__ as never));
+let codec: Codec | undefined;
+setCliTransport(http2Transport(() => (codec ??= new Codec(__ETCD_API_SCHEMA__))));
 
 run(process.argv.slice(2)).then(
   (code) => {

@@ -5,7 +5,7 @@ import { buildProgram, normalizeBoolFlags, applyEnv } from './program.js';
 import { CliError, ExitCode } from './errors.js';
 import { ClientError } from '../client/connection.js';
 import { EtcdError } from '../api/errors.js';
-import { defaultIo, setIo, setRawArgv, contextOf, hasCliApiProvider, setCliApiProvider, type Io } from './context.js';
+import { defaultIo, setIo, setRawArgv, contextOf, hasCliTransport, setCliTransport, type Io } from './context.js';
 import { runServe } from './commands/serve.js';
 import { useColor } from './color.js';
 
@@ -25,11 +25,12 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number | 
     await runServe(argv.slice(1));
     return undefined;
   }
-  if (!hasCliApiProvider()) {
-    // Not the bundle (which embeds a descriptor): parse proto/ through src/api/proto.ts. The
-    // specifier is computed so the bundler leaves proto-loader out of dist/etcdctl.cjs.
-    const protoModule = new URL('../api/proto.js', import.meta.url).href;
-    setCliApiProvider(((await import(protoModule)) as typeof import('../api/proto.js')).loadApi);
+  if (!hasCliTransport()) {
+    // Not the bundle (which brings its own transport): grpc-js with proto/ parsed at run time. The
+    // specifiers are computed so the bundler leaves grpc-js and proto-loader out of dist/etcdctl.cjs.
+    const proto = (await import(new URL('../api/proto.js', import.meta.url).href)) as typeof import('../api/proto.js');
+    const grpcT = (await import(new URL('../client/grpc-transport.js', import.meta.url).href)) as typeof import('../client/grpc-transport.js');
+    setCliTransport(grpcT.grpcJsTransport(proto.loadApi));
   }
   setIo(io);
   setRawArgv(argv);

@@ -1,8 +1,7 @@
 // The typed etcd v3 client: KV, Watch, Lease, Cluster and Maintenance over one Connection.
 // Requests and responses are the generated proto types; int64 and uint64 values are decimal strings
 // (proto-loader `longs: String`), so member and lease IDs above 2^53 stay exact.
-import type { EtcdApi } from '../api/proto.js';
-import { Connection, type ClientOptions } from './connection.js';
+import { Connection, toError, type ClientOptions } from './connection.js';
 import { Watch, type WatchOptions, type WatchResponse } from './watch.js';
 import type { RangeRequest } from '../api/gen/etcdserverpb/RangeRequest.js';
 import type { RangeResponse__Output } from '../api/gen/etcdserverpb/RangeResponse.js';
@@ -45,8 +44,8 @@ export function prefixRangeEnd(key: Buffer): Buffer {
 export class EtcdClient {
   readonly conn: Connection;
 
-  constructor(options: ClientOptions, api?: EtcdApi) {
-    this.conn = new Connection(api ?? loadDefaultApi(), options);
+  constructor(options: ClientOptions) {
+    this.conn = new Connection(options);
   }
 
   // KV
@@ -110,7 +109,7 @@ export class EtcdClient {
       });
       stream.once('error', (e) => {
         clearTimeout(timer);
-        reject(e);
+        reject(toError(e));
       });
       stream.write({ ID: id });
     });
@@ -119,17 +118,4 @@ export class EtcdClient {
   close(): void {
     this.conn.close();
   }
-}
-
-// The API loader is swappable so a bundle can hand in a prebuilt definition (no .proto parsing).
-let apiProvider: (() => EtcdApi) | undefined;
-
-/** Sets where clients created without an explicit api get their gRPC definitions from. */
-export function setApiProvider(p: () => EtcdApi): void {
-  apiProvider = p;
-}
-
-function loadDefaultApi(): EtcdApi {
-  if (!apiProvider) throw new Error('etcd-ts client: no API provider (import "etcd-ts" or call setApiProvider(loadApi))');
-  return apiProvider();
 }

@@ -1,10 +1,10 @@
-// The connection layer of the client: one gRPC channel per endpoint, failover from a dead endpoint
-// to the next (as etcd's client balancer does), a dial timeout, a per-call deadline, TLS, auth tokens
-// and keepalive pings. Every gRPC error leaves this module as an EtcdError or a ClientError.
-import * as fs from 'node:fs';
-import * as grpc from '@grpc/grpc-js';
+// The connection layer of the client: one transport per endpoint, failover from a dead endpoint to
+// the next (as etcd's client balancer does), a dial timeout, a per-call deadline, auth tokens. TLS
+// and keepalive pings are the transport's. Every failure leaves this module as an EtcdError or a
+// ClientError.
 import { EtcdError } from '../api/errors.js';
-import type { EtcdApi } from '../api/proto.js';
+import { Status, goStatusText } from './status.js';
+import type { Transport, TransportFactory, DuplexStream } from './transport.js';
 
 export interface TlsOptions {
   /** CA bundle (PEM) file that verifies the server; the system roots when absent. */
@@ -35,13 +35,15 @@ export interface ClientOptions {
   /** Client-side message limits (etcd's client: send 2 MiB, receive unlimited). */
   maxSendBytes?: number;
   maxRecvBytes?: number;
+  /** How calls reach the wire; the library's default is grpc-js (see src/client/index.ts). */
+  transport?: TransportFactory;
 }
 
 /** A failure of the client itself (no reachable endpoint, a deadline), as opposed to the server's answer. */
 export class ClientError extends Error {
   constructor(
     message: string,
-    readonly code: grpc.status,
+    readonly code: number,
     /** True when authentication failed while connecting (etcdctl exits 2 for it). */
     readonly duringAuth = false,
   ) {
@@ -56,8 +58,7 @@ export const DEADLINE_EXCEEDED = 'context deadline exceeded';
 interface Endpoint {
   address: string; // host:port
   secure: boolean;
-  channel?: grpc.Channel;
-  clients: Map<string, grpc.Client>;
+  transport?: Transport;
 }
 
 type ServiceName = 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance' | 'Auth';
@@ -70,8 +71,15 @@ export function parseEndpoint(ep: string, defaultSecure: boolean): { address: st
   return { address: rest, secure: m[1] === 'https' || m[1] === 'unixs' };
 }
 
+let defaultTransport: TransportFactory | undefined;
+/** The transport of clients whose options name none (src/client/index.ts sets grpc-js). */
+export function setDefaultTransport(f: TransportFactory): void {
+  defaultTransport = f;
+}
+
 export class Connection {
   private readonly endpoints: Endpoint[];
+  private readonly factory: TransportFactory;
   private current = 0;
   private token: string | undefined;
   private authenticating: Promise<void> | undefined;
@@ -79,114 +87,54 @@ export class Connection {
   readonly dialTimeoutMs: number;
   readonly commandTimeoutMs: number;
 
-  constructor(
-    private readonly api: EtcdApi,
-    private readonly options: ClientOptions,
-  ) {
-    if (options.endpoints.length === 0) throw new ClientError('no endpoints given', grpc.status.INVALID_ARGUMENT);
+  constructor(private readonly options: ClientOptions) {
+    if (options.endpoints.length === 0) throw new ClientError('no endpoints given', Status.INVALID_ARGUMENT);
+    const factory = options.transport ?? defaultTransport;
+    if (!factory) throw new ClientError('no transport configured', Status.INVALID_ARGUMENT);
+    this.factory = factory;
     const tlsWanted = !!options.tls && (!!options.tls.caFile || !!options.tls.certFile || !!options.tls.keyFile);
     const defaultSecure = tlsWanted || options.insecureTransport === false;
-    this.endpoints = options.endpoints.map((ep) => ({ ...parseEndpoint(ep, defaultSecure), clients: new Map() }));
+    this.endpoints = options.endpoints.map((ep) => parseEndpoint(ep, defaultSecure));
     this.dialTimeoutMs = options.dialTimeoutMs ?? 2000;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 5000;
   }
 
-  private credentials(secure: boolean): grpc.ChannelCredentials {
-    if (!secure) return grpc.credentials.createInsecure();
-    const t = this.options.tls ?? {};
-    const read = (f?: string) => (f ? fs.readFileSync(f) : null);
-    const verify: grpc.VerifyOptions = {};
-    if (t.insecureSkipVerify) {
-      verify.rejectUnauthorized = false;
-      verify.checkServerIdentity = () => undefined;
-    }
-    return grpc.credentials.createSsl(read(t.caFile), read(t.keyFile), read(t.certFile), verify);
-  }
-
-  private channelOf(ep: Endpoint): grpc.Channel {
-    if (!ep.channel) {
-      const o = this.options;
-      ep.channel = new grpc.Channel(ep.address, this.credentials(ep.secure), {
-        'grpc.keepalive_time_ms': o.keepaliveTimeMs ?? 2000,
-        'grpc.keepalive_timeout_ms': o.keepaliveTimeoutMs ?? 6000,
-        'grpc.keepalive_permit_without_calls': 1,
-        'grpc.max_send_message_length': o.maxSendBytes ?? 2 * 1024 * 1024,
-        'grpc.max_receive_message_length': o.maxRecvBytes ?? 0x7fffffff,
-        'grpc.initial_reconnect_backoff_ms': 100,
-        'grpc.max_reconnect_backoff_ms': 1000,
-        'grpc.enable_retries': 0,
-      });
-    }
-    return ep.channel;
-  }
-
-  /** The service stub of `service` bound to an endpoint's channel. */
-  private stub(ep: Endpoint, service: ServiceName): grpc.Client {
-    let c = ep.clients.get(service);
-    if (!c) {
-      const Ctor = this.api.etcdserverpb[service] as unknown as grpc.ServiceClientConstructor;
-      c = new Ctor(ep.address, this.credentials(ep.secure), { channelOverride: this.channelOf(ep) });
-      ep.clients.set(service, c);
-    }
-    return c;
-  }
-
-  /** Waits until `ep` is connected; rejects at `deadline` or when the connection attempt fails. */
-  private waitReady(ep: Endpoint, deadline: number): Promise<void> {
-    const ch = this.channelOf(ep);
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const st = ch.getConnectivityState(true);
-        if (st === grpc.connectivityState.READY) return resolve();
-        if (st === grpc.connectivityState.TRANSIENT_FAILURE) return reject(new Error('transient failure'));
-        if (st === grpc.connectivityState.SHUTDOWN) return reject(new Error('shutdown'));
-        if (Date.now() >= deadline) return reject(new ClientError(DEADLINE_EXCEEDED, grpc.status.DEADLINE_EXCEEDED));
-        ch.watchConnectivityState(st, deadline, (err) => {
-          if (err) return reject(new ClientError(DEADLINE_EXCEEDED, grpc.status.DEADLINE_EXCEEDED));
-          check();
-        });
-      };
-      check();
-    });
+  private transportOf(ep: Endpoint): Transport {
+    ep.transport ??= this.factory({ address: ep.address, secure: ep.secure, options: this.options });
+    return ep.transport;
   }
 
   /**
    * Picks a connected endpoint, starting from the one in use: a failed endpoint hands over to the
    * next; when all have failed within the dial timeout the client gives up with etcd's deadline text.
    */
-  async pick(): Promise<Endpoint> {
-    if (this.closed) throw new ClientError('client is closed', grpc.status.CANCELLED);
+  async pick(): Promise<Transport> {
+    if (this.closed) throw new ClientError('client is closed', Status.CANCELLED);
     const deadline = Date.now() + this.dialTimeoutMs;
-    let lastErr: unknown;
     for (let attempt = 0; Date.now() < deadline; attempt++) {
       const idx = (this.current + attempt) % this.endpoints.length;
-      const ep = this.endpoints[idx]!;
+      const t = this.transportOf(this.endpoints[idx]!);
       try {
-        await this.waitReady(ep, deadline);
+        await t.waitReady(deadline);
         this.current = idx;
-        return ep;
-      } catch (e) {
-        lastErr = e;
+        return t;
+      } catch {
         // After a full round of failures, back off briefly before retrying the list.
         if ((attempt + 1) % this.endpoints.length === 0) await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
       }
     }
-    void lastErr;
-    throw new ClientError(DEADLINE_EXCEEDED, grpc.status.DEADLINE_EXCEEDED);
+    throw new ClientError(DEADLINE_EXCEEDED, Status.DEADLINE_EXCEEDED);
   }
 
-  /** The endpoint after `ep` becomes current, for a stream or call that lost its connection. */
+  /** Moves on to the next endpoint, for a stream that lost its connection. */
   rotate(): void {
     this.current = (this.current + 1) % this.endpoints.length;
   }
 
   /** Call metadata: the auth token, and whatever the caller adds. */
-  async metadata(extra?: Record<string, string>): Promise<grpc.Metadata> {
+  async metadata(extra?: Record<string, string>): Promise<Record<string, string>> {
     await this.ensureAuth();
-    const md = new grpc.Metadata();
-    if (this.token) md.set('token', this.token);
-    for (const [k, v] of Object.entries(extra ?? {})) md.set(k, v);
-    return md;
+    return this.token ? { token: this.token, ...extra } : { ...extra };
   }
 
   private ensureAuth(): Promise<void> {
@@ -194,42 +142,38 @@ export class Connection {
     if (!auth || this.token) return Promise.resolve();
     this.authenticating ??= (async () => {
       try {
-        const res = await this.rawUnary<{ token: string }>('Auth', 'Authenticate', { name: auth.username, password: auth.password }, new grpc.Metadata());
+        const res = (await this.rawUnary('Auth', 'Authenticate', { name: auth.username, password: auth.password }, {})) as { token: string };
         this.token = res.token;
       } catch (e) {
         this.authenticating = undefined;
-        const err = e as Error & { code?: grpc.status };
-        throw new ClientError(err.message, err.code ?? grpc.status.UNKNOWN, true);
+        const err = e as Error & { code?: number };
+        throw new ClientError(err.message, err.code ?? Status.UNKNOWN, true);
       }
     })();
     return this.authenticating;
   }
 
-  /** One unary call with failover before the call is sent and the command deadline on the call. */
+  /** One unary call: an endpoint picked with failover, then the command deadline on the call. */
   async unary<Res>(service: ServiceName, method: string, req: unknown, opts: { timeoutMs?: number; metadata?: Record<string, string> } = {}): Promise<Res> {
     const md = await this.metadata(opts.metadata);
-    return this.rawUnary<Res>(service, method, req, md, opts.timeoutMs);
+    return this.rawUnary(service, method, req, md, opts.timeoutMs) as Promise<Res>;
   }
 
-  private async rawUnary<Res>(service: ServiceName, method: string, req: unknown, md: grpc.Metadata, timeoutMs?: number): Promise<Res> {
+  private async rawUnary(service: ServiceName, method: string, req: unknown, md: Record<string, string>, timeoutMs?: number): Promise<unknown> {
     const timeout = timeoutMs ?? this.commandTimeoutMs;
-    const ep = await this.pick();
-    const stub = this.stub(ep, service) as unknown as Record<string, (...a: unknown[]) => grpc.ClientUnaryCall>;
-    const callOpts: grpc.CallOptions = timeout > 0 ? { deadline: Date.now() + timeout } : {};
-    return new Promise<Res>((resolve, reject) => {
-      stub[method]!.call(stub, req, md, callOpts, (err: grpc.ServiceError | null, res: Res) => {
-        if (err) reject(toError(err));
-        else resolve(res);
-      });
-    });
+    const t = await this.pick();
+    try {
+      return await t.unary(service, method, req, md, timeout > 0 ? Date.now() + timeout : undefined);
+    } catch (e) {
+      throw toError(e as Error & { code?: number; details?: string });
+    }
   }
 
   /** Opens a bidirectional stream on a connected endpoint. */
-  async duplex<Req, Res>(service: ServiceName, method: string, metadata?: Record<string, string>): Promise<grpc.ClientDuplexStream<Req, Res>> {
+  async duplex<Req, Res>(service: ServiceName, method: string, metadata?: Record<string, string>): Promise<DuplexStream<Req, Res>> {
     const md = await this.metadata(metadata);
-    const ep = await this.pick();
-    const stub = this.stub(ep, service) as unknown as Record<string, (md: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientDuplexStream<Req, Res>>;
-    return stub[method]!.call(stub, md, {});
+    const t = await this.pick();
+    return t.duplex<Req, Res>(service, method, md);
   }
 
   /** The address (host:port) of the endpoint in use. */
@@ -243,18 +187,24 @@ export class Connection {
 
   close(): void {
     this.closed = true;
-    for (const ep of this.endpoints) {
-      for (const c of ep.clients.values()) c.close();
-      ep.channel?.close();
-    }
+    for (const ep of this.endpoints) ep.transport?.close();
   }
 }
 
-/** Maps a gRPC failure to the client's error types: etcd's own errors by message, the rest by code. */
-export function toError(err: grpc.ServiceError): Error {
-  if (err.code === grpc.status.DEADLINE_EXCEEDED) return new ClientError(DEADLINE_EXCEEDED, err.code);
-  if (err.code === grpc.status.CANCELLED && /cancell?ed on client/i.test(err.details)) return new ClientError('context canceled', err.code);
-  return EtcdError.fromStatus(err.code, err.details || err.message);
+/**
+ * Maps a failed call to the client's error types: etcd's own errors (matched by message) become
+ * EtcdError with etcd's text; others keep grpc-go's `rpc error: code = ... desc = ...` form, which
+ * is what etcdctl prints for them.
+ */
+export function toError(err: Error & { code?: number; details?: string }): Error {
+  if (err instanceof ClientError || err instanceof EtcdError) return err;
+  const code = err.code ?? Status.UNKNOWN;
+  const details = err.details ?? err.message;
+  if (code === Status.DEADLINE_EXCEEDED) return new ClientError(DEADLINE_EXCEEDED, code);
+  if (code === Status.CANCELLED && /cancell?ed on client/i.test(details)) return new ClientError('context canceled', code);
+  const e = EtcdError.fromStatus(code as never, details);
+  if (e.errorName !== 'Unknown') return e;
+  return new EtcdError('Unknown', goStatusText(code, details), code as never);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -2,8 +2,9 @@
 // reconnects through the connection's failover and re-creates itself from the revision after the last
 // event it delivered, so no event is lost or repeated. Responses reach the caller as etcd's Go client
 // delivers them: created and fragment-merging are handled here, events, progress and cancel go out.
-import * as grpc from '@grpc/grpc-js';
 import { toError, type Connection } from './connection.js';
+import { Status } from './status.js';
+import type { DuplexStream } from './transport.js';
 import type { WatchRequest } from '../api/gen/etcdserverpb/WatchRequest.js';
 import type { WatchResponse__Output } from '../api/gen/etcdserverpb/WatchResponse.js';
 
@@ -26,7 +27,7 @@ export function isProgressNotify(r: WatchResponse): boolean {
 }
 
 export class Watch {
-  private stream: grpc.ClientDuplexStream<WatchRequest, WatchResponse__Output> | undefined;
+  private stream: DuplexStream<WatchRequest, WatchResponse__Output> | undefined;
   private nextRev: bigint | undefined;
   private stopped = false;
   private resolveDone!: () => void;
@@ -50,7 +51,7 @@ export class Watch {
   }
 
   private async open(): Promise<void> {
-    let stream: grpc.ClientDuplexStream<WatchRequest, WatchResponse__Output>;
+    let stream: DuplexStream<WatchRequest, WatchResponse__Output>;
     try {
       stream = await this.conn.duplex<WatchRequest, WatchResponse__Output>('Watch', 'Watch', { hasleader: 'true' });
     } catch (e) {
@@ -82,9 +83,9 @@ export class Watch {
     stream.on('data', (r: WatchResponse__Output) => {
       if (this.stream === stream) this.receive(r);
     });
-    stream.on('error', (err: grpc.ServiceError) => {
+    stream.on('error', (err) => {
       if (this.stopped || this.stream !== stream) return;
-      if (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.INTERNAL || err.code === grpc.status.UNKNOWN) {
+      if (err.code === Status.UNAVAILABLE || err.code === Status.INTERNAL || err.code === Status.UNKNOWN) {
         reopen();
       } else {
         this.stopped = true;
