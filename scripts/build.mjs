@@ -33,33 +33,10 @@ console.log(`build: dist/ in ${Date.now() - started} ms`);
 // cache. import.meta.url becomes the bundle's own URL so proto/ and dist/server/ are found from it.
 const cliStarted = Date.now();
 // The etcd API's message, enum and service tables (src/client/codec.ts's Schema), read from proto/
-// here and embedded in the bundle: no .proto parsing, protobufjs or grpc-js when the CLI starts.
-const { default: protobuf } = await import('protobufjs');
-const apiRoot = new protobuf.Root();
-apiRoot.resolvePath = (_origin, target) => join('proto', target);
-apiRoot.loadSync(['etcdserverpb/rpc.proto'], { keepCase: true });
-apiRoot.resolveAll();
-const apiSchema = { messages: {}, enums: {}, services: {} };
-const nameOf = (t) => t.fullName.replace(/^\./, '');
-(function visit(ns) {
-  for (const o of ns.nestedArray) {
-    if (o instanceof protobuf.Type) {
-      apiSchema.messages[nameOf(o)] = o.fieldsArray.map((f) => {
-        const rt = f.resolvedType;
-        const type = rt instanceof protobuf.Type ? 'message' : rt instanceof protobuf.Enum ? 'enum' : f.type;
-        return [f.id, f.name, type, rt ? nameOf(rt) : '', !!f.repeated, f.partOf ? f.partOf.name : ''];
-      });
-      visit(o);
-    } else if (o instanceof protobuf.Enum) {
-      apiSchema.enums[nameOf(o)] = o.values;
-    } else if (o instanceof protobuf.Service) {
-      if (!nameOf(o).startsWith('etcdserverpb.')) continue;
-      apiSchema.services[o.name] = Object.fromEntries(
-        o.methodsArray.map((m) => [m.name, [nameOf(m.resolvedRequestType), nameOf(m.resolvedResponseType), !!m.requestStream, !!m.responseStream]]),
-      );
-    } else if (o.nestedArray) visit(o);
-  }
-})(apiRoot);
+// here (by the module just built into dist/) and embedded in the bundle: no .proto parsing,
+// protobufjs or grpc-js when the CLI starts.
+const { buildSchema } = await import('../dist/client/schema.js');
+const apiSchema = buildSchema('proto');
 await build({
   entryPoints: ['src/cli/entry.ts'],
   outfile: 'dist/etcdctl.cjs',

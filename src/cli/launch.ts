@@ -12,6 +12,12 @@ declare const __dirname: string;
 
 function launch(): void {
   const file = path.join(__dirname, 'etcdctl.cjs');
+  // `serve` imports the server (ESM) dynamically, which code compiled by vm.Script cannot do on
+  // node 20; the server is long-running anyway, so it gains nothing from the cache.
+  if (process.argv[2] === 'serve') {
+    require(file);
+    return;
+  }
   let source: string;
   let stat: fs.Stats;
   try {

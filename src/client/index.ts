@@ -12,6 +12,7 @@ export { Connection, ClientError, DEADLINE_EXCEEDED, parseEndpoint, toError, set
 export { grpcJsTransport } from './grpc-transport.js';
 export { http2Transport } from './http2-transport.js';
 export { Codec, type Schema } from './codec.js';
+export { buildSchema } from './schema.js';
 export { Status } from './status.js';
 export type { Transport, TransportFactory, DuplexStream } from './transport.js';
 export type { ClientOptions, TlsOptions } from './connection.js';
