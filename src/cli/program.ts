@@ -12,6 +12,9 @@ import { newMemberCommand } from './commands/member.js';
 import { newEndpointCommand } from './commands/endpoint.js';
 import { newVersionCommand } from './commands/version.js';
 import { newServeCommand } from './commands/serve.js';
+import { newLeaseCommand } from './commands/lease.js';
+import { newLockCommand } from './commands/lock.js';
+import { newElectCommand } from './commands/elect.js';
 import type { Io } from './context.js';
 
 export const VERSION = '3.4.23';
@@ -23,6 +26,8 @@ interface GlobalFlag {
   defaultValue?: unknown;
   bool?: boolean;
   parse?: (s: string) => unknown;
+  /** The default as help shows it (etcdctl's Go duration form). */
+  shown?: string;
 }
 
 /** etcdctl's global flags; each also reads ETCDCTL_<NAME_IN_UPPER_SNAKE>. */
@@ -31,10 +36,10 @@ export const GLOBAL_FLAGS: GlobalFlag[] = [
   { flags: '--debug', description: 'enable client-side debug logging', bool: true, defaultValue: false },
   { flags: '-w, --write-out <format>', description: 'set the output format (fields, json, protobuf, simple, table)', defaultValue: 'simple' },
   { flags: '--hex', description: 'print byte strings as hex encoded strings', bool: true, defaultValue: false },
-  { flags: '--dial-timeout <duration>', description: 'dial timeout for client connections', defaultValue: 2000, parse: durationFlag('--dial-timeout') },
-  { flags: '--command-timeout <duration>', description: 'timeout for short running command (excluding dial timeout)', defaultValue: 5000, parse: durationFlag('--command-timeout') },
-  { flags: '--keepalive-time <duration>', description: 'keepalive time for client connections', defaultValue: 2000, parse: durationFlag('--keepalive-time') },
-  { flags: '--keepalive-timeout <duration>', description: 'keepalive timeout for client connections', defaultValue: 6000, parse: durationFlag('--keepalive-timeout') },
+  { flags: '--dial-timeout <duration>', description: 'dial timeout for client connections', defaultValue: 2000, parse: durationFlag('--dial-timeout'), shown: '2s' },
+  { flags: '--command-timeout <duration>', description: 'timeout for short running command (excluding dial timeout)', defaultValue: 5000, parse: durationFlag('--command-timeout'), shown: '5s' },
+  { flags: '--keepalive-time <duration>', description: 'keepalive time for client connections', defaultValue: 2000, parse: durationFlag('--keepalive-time'), shown: '2s' },
+  { flags: '--keepalive-timeout <duration>', description: 'keepalive timeout for client connections', defaultValue: 6000, parse: durationFlag('--keepalive-timeout'), shown: '6s' },
   { flags: '--insecure-transport', description: 'disable transport security for client connections', bool: true, defaultValue: true },
   { flags: '--insecure-discovery', description: 'accept insecure SRV records describing cluster endpoints', bool: true, defaultValue: true },
   { flags: '--insecure-skip-tls-verify', description: 'skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)', bool: true, defaultValue: false },
@@ -64,7 +69,10 @@ const COMMANDS: (() => Command)[] = [
   newEndpointCommand,
   newWatchCommand,
   newVersionCommand,
+  newLeaseCommand,
   newMemberCommand,
+  newLockCommand,
+  newElectCommand,
   newServeCommand,
 ];
 
@@ -78,7 +86,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(false);
   for (const f of GLOBAL_FLAGS) {
     const opt = new Option(f.flags, f.description);
-    if (f.defaultValue !== undefined) opt.default(f.defaultValue, f.parse ? String(f.defaultValue) : undefined);
+    if (f.defaultValue !== undefined) opt.default(f.defaultValue, f.shown);
     if (f.parse) opt.argParser(f.parse);
     program.addOption(opt);
     if (f.bool) program.addOption(new Option(`--no-${longName(f)}`).hideHelp());
