@@ -112,6 +112,42 @@ test('member list', { skip }, () => {
   for (const m of [...MODES, ['-w', 'table']]) same(['member', 'list', ...m]);
 });
 
+test('endpoint status and health', { skip }, () => {
+  // The twins differ only in the port they listen on, which these commands print.
+  const hostA = A.endpoint.replace('http://', '');
+  const hostB = B.endpoint.replace('http://', '');
+  const mask = (r) => ({ ...r, stdout: r.stdout.replaceAll(hostA, hostB), stderr: r.stderr.replaceAll(hostA, hostB).replace(/took = [^\n]+/g, 'took = T') });
+  for (const m of [...MODES, ['-w', 'table']]) {
+    const ours = mask(runCli('ours', A.endpoint, ['endpoint', 'status', ...m]));
+    const theirs = runCli('theirs', B.endpoint, ['endpoint', 'status', ...m]);
+    // The database file sizes of the two servers may differ by a page; compare the rest.
+    const noSize = (r) => ({ ...r, stdout: r.stdout.replace(/\d+ kB/g, 'N kB').replace(/"(dbSize|dbSizeInUse)":\d+/g, '"$1":N').replace(/"DBSize" : \d+/g, '"DBSize" : N') });
+    assert.deepEqual(noSize(ours), noSize(theirs), `endpoint status ${m.join(' ')}`);
+  }
+  const ours = mask(runCli('ours', A.endpoint, ['endpoint', 'health']));
+  const theirs = mask(runCli('theirs', B.endpoint, ['endpoint', 'health']));
+  assert.deepEqual(ours, theirs);
+  const dead = ['--dial-timeout=1s', '--command-timeout=1s'];
+  const o = runCli('ours', 'http://127.0.0.1:23999', ['endpoint', 'health'], { globals: dead });
+  const t = runCli('theirs', 'http://127.0.0.1:23999', ['endpoint', 'health'], { globals: dead });
+  assert.deepEqual(o, t);
+});
+
+test('watch -i reads watch and progress requests from stdin', { skip }, async () => {
+  const wa = spawnCli('ours', A.endpoint, ['watch', '-i']);
+  const wb = spawnCli('theirs', B.endpoint, ['watch', '-i']);
+  for (const w of [wa, wb]) w.proc.stdin.write('watch iw1\nbogus\nwatch --prefix iw -- sh -c "echo exec $ETCD_WATCH_KEY"\n');
+  await new Promise((r) => setTimeout(r, 800));
+  same(['put', 'iw1', 'x']);
+  const done = (o) => o.includes('exec "iw1"');
+  await wa.waitFor(done);
+  await wb.waitFor(done);
+  const [ra, rb] = [await wa.stop(), await wb.stop()];
+  // Two watches print the same event; their order between the two is not fixed.
+  const sorted = (s) => s.split('\n').sort().join('\n');
+  assert.deepEqual([sorted(ra.stdout), ra.stderr], [sorted(rb.stdout), rb.stderr]);
+});
+
 test('bad input: etcdctl messages and exit codes', { skip }, () => {
   same(['get']);
   same(['put']);

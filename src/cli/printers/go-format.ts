@@ -139,5 +139,15 @@ export function humanizeBytes(n: number): string {
   const e = Math.floor(Math.log(n) / Math.log(1000));
   const suffix = sizes[e]!;
   const val = Math.floor((n / Math.pow(1000, e)) * 10 + 0.5) / 10;
-  return val < 10 ? `${val.toFixed(1)} ${suffix}` : `${val.toFixed(0)} ${suffix}`;
+  return val < 10 ? `${goFixed(val, 1)} ${suffix}` : `${goFixed(val, 0)} ${suffix}`;
+}
+
+/** Go's %.Nf: rounds half to even on the exact binary value (JS toFixed rounds half up). */
+export function goFixed(v: number, digits: number): string {
+  const scaled = v * 10 ** digits;
+  const floor = Math.floor(scaled);
+  const diff = scaled - floor;
+  let r = diff > 0.5 ? floor + 1 : diff < 0.5 ? floor : floor % 2 === 0 ? floor : floor + 1;
+  if (!Number.isFinite(r)) r = scaled;
+  return (r / 10 ** digits).toFixed(digits);
 }
