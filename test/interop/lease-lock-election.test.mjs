@@ -5,35 +5,15 @@
 // election hand-over. Ports 26000-26999 only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { ETCDCTL_BIN, call, kvClient, realEtcdSkip, runCtl, startServer, tmpDir } from '../helpers.mjs';
+import { call, kvClient, realEtcdSkip, runCtl, startServer, tmpDir } from '../helpers.mjs';
+import { sleep, spawnCli, start } from './ports26.mjs';
 import { loadApi } from '../../dist/api/proto.js';
 
 const skip = realEtcdSkip();
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-let nextPort = 26000 + (process.pid % 40) * 24;
-async function port() {
-  for (let i = 0; i < 200; i++) {
-    const p = nextPort++;
-    if (nextPort > 26999) nextPort = 26000;
-    const ok = await new Promise((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (ok) return p;
-  }
-  throw new Error('no free port in 26000-26999');
-}
-
-async function start(kind, dataDir = tmpDir()) {
-  return startServer(kind, { dataDir, port: await port(), peerPort: await port() });
-}
 
 const ctl = (s, ...args) => runCtl('etcdctl', ['--endpoints', s.endpoint, ...args]);
+const ours = (s, ...args) => runCtl('ours', ['--endpoints', s.endpoint, ...args]);
 
 /** etcdctl output with lease IDs and the zap warning's time and client id made comparable. */
 function normalize(text, ids) {
@@ -47,20 +27,22 @@ function normalize(text, ids) {
 
 const hexId = (out) => /lease ([0-9a-f]{16}) granted/.exec(out)?.[1];
 
-/** One body, run against a server: returns the transcript of every step (normalized). */
-async function leaseSteps(s) {
+/** etcdctl 3.4 logs a zap JSON warning line before some errors; our CLI does not. */
+const dropZap = (t) => t.split('\n').filter((l) => !l.startsWith('{"level":"warn"')).join('\n');
+
+/** One body, run against a server with a CLI: returns the transcript of every step (normalized). */
+async function leaseSteps(s, run = ctl) {
   const ids = new Map();
   const steps = [];
   const step = (args) => {
-    const r = ctl(s, ...args);
+    const r = run(s, ...args);
     const id = hexId(r.stdout);
     if (id && !ids.has(id)) ids.set(id, `<L${ids.size}>`);
     steps.push({ args: args.join(' '), code: r.code, stdout: r.stdout, stderr: r.stderr });
     return r;
   };
-  step(['lease', 'grant', '0']);
   const L = hexId(step(['lease', 'grant', '100']).stdout);
-  ids.set(BigInt('0x' + L).toString(), '<L1dec>');
+  ids.set(BigInt('0x' + L).toString(), '<L0dec>');
   step(['put', 'k1', 'v1', `--lease=${L}`]);
   step(['put', 'k2', 'v2', `--lease=${L}`]);
   step(['put', 'k2', 'v3']); // k2 leaves the lease
@@ -69,6 +51,15 @@ async function leaseSteps(s) {
   step(['lease', 'timetolive', L]);
   step(['lease', 'keep-alive', '--once', L]);
   step(['get', 'k1', '-w', 'fields']);
+  for (const w of ['json', 'fields']) {
+    step(['lease', 'timetolive', L, '--keys', '-w', w]);
+    step(['lease', 'keep-alive', '--once', L, '-w', w]);
+    step(['lease', 'list', '-w', w]);
+  }
+  step(['lease', 'grant', '7', '-w', 'table']);
+  step(['lease', 'grant', 'abc']);
+  step(['lease', 'revoke', 'zz']);
+  step(['lease', 'timetolive']);
   step(['lease', 'timetolive', '1234']);
   step(['lease', 'keep-alive', '--once', '1234']);
   step(['put', 'k3', 'v', '--lease=1234']);
@@ -78,10 +69,15 @@ async function leaseSteps(s) {
   step(['lease', 'revoke', L]);
   step(['get', 'k', '--prefix']);
   step(['lease', 'timetolive', L]);
+  step(['lease', 'grant', '0']);
   return steps.map((x) => ({
     ...x,
     args: normalize(x.args, ids),
-    stdout: normalize(x.stdout, ids).replace(/"(cluster_id|member_id|revision|raft_term|ID|id|ClusterID|MemberID|RaftTerm|Revision|Lease)" ?: ?\d+/g, '"$1":N'),
+    stdout: normalize(x.stdout, ids)
+      .replace(/"(cluster_id|member_id|revision|raft_term|ID|id|ClusterID|MemberID|RaftTerm|Revision|Lease)" ?: ?\d+/g, '"$1":N')
+      .replace(/"(ttl|TTL)" ?: ?(9\d|100)\b/g, '"$1":~100')
+      .replace(/remaining\((9\d|100)s\)/g, 'remaining(~100s)')
+      .replace(/\b(?!0000)[0-9a-f]{16}\b/g, '<other lease>'),
     stderr: normalize(x.stderr, ids),
   }));
 }
@@ -94,9 +90,9 @@ test('lease commands: etcdctl against our server prints what it prints against e
     const b = await leaseSteps(etcd);
     for (let i = 0; i < a.length; i++) assert.deepEqual(a[i], b[i], `step ${b[i].args}`);
     // and what it prints is right, not only the same
-    assert.match(a[0].stdout, /^lease <L0> granted with TTL\(2s\)\n$/);
-    const ttl = a.find((x) => x.args === 'lease timetolive <L1> --keys');
-    assert.match(ttl.stdout, /^lease <L1> granted with TTL\(100s\), remaining\((99|100)s\), attached keys\(\[k1\]\)\n$/);
+    assert.match(a[a.length - 1].stdout, /^lease <L\d+> granted with TTL\(2s\)\n$/);
+    const ttl = a.find((x) => x.args === 'lease timetolive <L0> --keys');
+    assert.match(ttl.stdout, /^lease <L0> granted with TTL\(100s\), remaining\(~100s\), attached keys\(\[k1\]\)\n$/);
     assert.match(a.find((x) => x.args === 'lease timetolive 1234').stdout, /^lease 0000000000001234 already expired\n$/);
     const tooLarge = a.find((x) => x.args === 'lease grant 9000000001');
     assert.equal(tooLarge.code, 1);
@@ -108,26 +104,22 @@ test('lease commands: etcdctl against our server prints what it prints against e
   }
 });
 
-/** Collects a child's stdout; resolves lines as they come. */
-function spawnCtl(s, args) {
-  const p = spawn(ETCDCTL_BIN, ['--endpoints', s.endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const h = { proc: p, out: '', err: '' };
-  p.stdout.on('data', (d) => (h.out += d));
-  p.stderr.on('data', (d) => (h.err += d));
-  h.exited = new Promise((r) => p.once('exit', (code, sig) => r({ code, sig })));
-  h.waitFor = async (re, ms = 10000) => {
-    const end = Date.now() + ms;
-    while (!re.test(h.out)) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${re} in ${JSON.stringify(h.out)} / ${h.err}`);
-      await sleep(25);
+const spawnCtl = (s, args) => spawnCli('etcdctl', s.endpoint, args);
+
+test('lease commands: our CLI prints what etcdctl prints, in every output mode', { skip }, async () => {
+  const s = await start('ours');
+  const s2 = await start('ours');
+  try {
+    const a = await leaseSteps(s, ours);
+    const b = await leaseSteps(s2, ctl);
+    for (let i = 0; i < a.length; i++) {
+      assert.deepEqual({ ...a[i], stderr: dropZap(a[i].stderr) }, { ...b[i], stderr: dropZap(b[i].stderr) }, `step ${b[i].args}`);
     }
-  };
-  h.kill = async (sig = 'SIGKILL') => {
-    if (p.exitCode === null && p.signalCode === null) p.kill(sig);
-    return h.exited;
-  };
-  return h;
-}
+  } finally {
+    await s.stop();
+    await s2.stop();
+  }
+});
 
 async function expirySteps(s) {
   const L = hexId(ctl(s, 'lease', 'grant', '2').stdout);
@@ -376,6 +368,72 @@ test('lease service over gRPC: keep-alive stream with many leases, TTL 0 for unk
     assert.deepEqual(list.leases.map((l) => l.ID).sort(), [a.ID, '77', neg.ID].sort());
   } finally {
     lease.close();
+    await s.stop();
+  }
+});
+
+// ---- our CLI ----
+
+test('lock: our CLI and etcdctl exclude each other both ways; a killed holder hands over when its lease expires', { skip }, async () => {
+  const s = await start('ours');
+  try {
+    for (const [first, second] of [['ours', 'etcdctl'], ['etcdctl', 'ours']]) {
+      const a = spawnCli(first, s.endpoint, ['lock', '--ttl', '2', 'xl']);
+      await a.waitFor(/^xl\/[0-9a-f]+\n\n$/);
+      const b = spawnCli(second, s.endpoint, ['lock', '--ttl', '2', 'xl']);
+      await sleep(1200);
+      assert.equal(b.out, '', `${second} waits while ${first} holds`);
+      const killedAt = Date.now();
+      await a.kill('SIGKILL');
+      await b.waitFor(/^xl\/[0-9a-f]+\n\n$/, 8000);
+      assert.ok(Date.now() - killedAt >= 1000, 'handed over only after the lease expired');
+      // SIGINT: the holder unlocks on the way out, exit 0
+      await b.kill('SIGINT');
+      assert.deepEqual(await b.exited, { code: 0, sig: null });
+      assert.equal(ctl(s, 'get', 'xl/', '--prefix', '--keys-only').stdout, '');
+    }
+    // a command run under the lock, by our CLI, while etcdctl waits its turn
+    const r = runCtl('ours', ['--endpoints', s.endpoint, 'lock', 'xl', '--', 'sh', '-c', 'echo "$ETCD_LOCK_KEY $ETCD_LOCK_REV"']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^xl\/[0-9a-f]+ \d+\n$/);
+    const bad = runCtl('ours', ['--endpoints', s.endpoint, 'lock']);
+    assert.equal(bad.code, 128);
+    assert.equal(bad.stderr, 'Error: lock takes a lock name argument and an optional command to execute\n');
+    const fails = runCtl('ours', ['--endpoints', s.endpoint, 'lock', 'xl', '--', 'false']);
+    assert.deepEqual([fails.code, fails.stderr], [1, 'Error: exit status 1\n']);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('elect: leadership passes between our CLI and etcdctl; observers of both CLIs print the same', { skip }, async () => {
+  const s = await start('ours');
+  try {
+    const obsOurs = spawnCli('ours', s.endpoint, ['elect', '-l', 'ee']);
+    const obsReal = spawnCli('etcdctl', s.endpoint, ['elect', '-l', 'ee']);
+    const l1 = spawnCli('ours', s.endpoint, ['elect', 'ee', 'one']);
+    await l1.waitFor(/^ee\/[0-9a-f]+\none\n$/);
+    const l2 = spawnCli('etcdctl', s.endpoint, ['elect', 'ee', 'two']);
+    const l3 = spawnCli('ours', s.endpoint, ['elect', 'ee', 'three']);
+    await sleep(1000);
+    assert.equal(l2.out + l3.out, '');
+    await l1.kill('SIGTERM'); // resigns
+    assert.equal((await l1.exited).code, 0);
+    await l2.waitFor(/^ee\/[0-9a-f]+\ntwo\n$/);
+    assert.equal(l3.out, '');
+    await l2.kill('SIGINT');
+    await l3.waitFor(/^ee\/[0-9a-f]+\nthree\n$/);
+    await obsOurs.waitFor(/three\n$/);
+    await obsReal.waitFor(/three\n$/);
+    assert.equal(obsOurs.out, obsReal.out);
+    assert.deepEqual(obsOurs.out.split('\n').filter((_l, i) => i % 2 === 1), ['one', 'two', 'three']);
+    await l3.kill('SIGTERM');
+    for (const o of [obsOurs, obsReal]) {
+      await o.kill('SIGINT');
+    }
+    const bad = runCtl('ours', ['--endpoints', s.endpoint, 'elect', 'ee']);
+    assert.deepEqual([bad.code, bad.stderr], [128, 'Error: no proposal argument but -l not set\n']);
+  } finally {
     await s.stop();
   }
 });

@@ -16,9 +16,13 @@ export function leaseFromArg(arg: string): string {
   return r.value!;
 }
 
-async function printerOf(ctx: CliContext): Promise<LeasePrinter> {
-  await ctx.printer(); // rejects unknown formats with etcdctl's errors first
-  return createLeasePrinter(ctx.globals.writeOut, ctx.io.out);
+/**
+ * The lease printer. Unknown formats fail before the request, as etcdctl's; table fails only when
+ * printing, after the request was made (etcdctl grants the lease, then says table is not supported).
+ */
+async function printerOf(ctx: CliContext): Promise<() => LeasePrinter> {
+  await ctx.printer();
+  return () => createLeasePrinter(ctx.globals.writeOut, ctx.io.out);
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -47,7 +51,8 @@ function grant(): Command {
       if (ttl.error) throw new CliError(ExitCode.BadArgs, `bad TTL (${ttl.error})`);
       const ctx = contextOf(cmd);
       const p = await printerOf(ctx);
-      p.grant(await ctx.client().leaseGrant(ttl.value!).catch(failWith(ExitCode.Error, 'failed to grant lease')));
+      const r = await ctx.client().leaseGrant(ttl.value!).catch(failWith(ExitCode.Error, 'failed to grant lease'));
+      p().grant(r);
     });
 }
 
@@ -60,7 +65,8 @@ function revoke(): Command {
       const id = leaseFromArg(argsOf(cmd, 1, 'lease revoke command needs 1 argument')[0]!);
       const ctx = contextOf(cmd);
       const p = await printerOf(ctx);
-      p.revoke(id, await ctx.client().leaseRevoke(id).catch(failWith(ExitCode.Error, 'failed to revoke lease')));
+      const r = await ctx.client().leaseRevoke(id).catch(failWith(ExitCode.Error, 'failed to revoke lease'));
+      p().revoke(id, r);
     });
 }
 
@@ -74,7 +80,8 @@ function timeToLive(): Command {
       const id = leaseFromArg(argsOf(cmd, 1, 'lease timetolive command needs lease ID as argument')[0]!);
       const ctx = contextOf(cmd);
       const p = await printerOf(ctx);
-      p.timeToLive(await ctx.client().leaseTimeToLive(id, !!o.keys).catch(failWith(ExitCode.BadConnection)), !!o.keys);
+      const r = await ctx.client().leaseTimeToLive(id, !!o.keys).catch(failWith(ExitCode.BadConnection));
+      p().timeToLive(r, !!o.keys);
     });
 }
 
@@ -85,7 +92,8 @@ function list(): Command {
     .action(async (_o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
       const p = await printerOf(ctx);
-      p.leases(await ctx.client().leaseLeases().catch(failWith(ExitCode.BadConnection)));
+      const r = await ctx.client().leaseLeases().catch(failWith(ExitCode.BadConnection));
+      p().leases(r);
     });
 }
 
@@ -93,7 +101,7 @@ function list(): Command {
  * Keeps lease id alive as clientv3's KeepAlive does: a renewal at once, then every TTL/3 seconds,
  * each answer printed, until the lease is gone (TTL 0) or no answer came within a TTL.
  */
-function keepAliveLoop(ctx: CliContext, id: string, p: LeasePrinter): Promise<void> {
+function keepAliveLoop(ctx: CliContext, id: string, p: () => LeasePrinter): Promise<void> {
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     let deadline: NodeJS.Timeout | undefined;
@@ -110,7 +118,12 @@ function keepAliveLoop(ctx: CliContext, id: string, p: LeasePrinter): Promise<vo
         const send = (): void => void stream.write({ ID: id });
         stream.on('data', (r) => {
           if (Number(r.TTL) <= 0) return finish();
-          p.keepAlive(r);
+          try {
+            p().keepAlive(r);
+          } catch (e) {
+            stream.cancel();
+            return reject(e);
+          }
           const ttlMs = Number(r.TTL) * 1000;
           clearTimeout(deadline);
           deadline = setTimeout(finish, ttlMs);
@@ -139,7 +152,7 @@ function keepAlive(): Command {
       if (o.once) {
         const r = await ctx.client().leaseKeepAliveOnce(id).catch(failWith(ExitCode.BadConnection));
         if (Number(r.TTL) <= 0) throw new CliError(ExitCode.BadConnection, 'etcdserver: requested lease not found');
-        p.keepAlive(r);
+        p().keepAlive(r);
         return;
       }
       await keepAliveLoop(ctx, id, p).catch(failWith(ExitCode.BadConnection));
