@@ -366,6 +366,25 @@ test('lease service over gRPC: keep-alive stream with many leases, TTL 0 for unk
     assert.equal(ttl.TTL, '-1');
     const list = await call(lease, 'LeaseLeases', {});
     assert.deepEqual(list.leases.map((l) => l.ID).sort(), [a.ID, '77', neg.ID].sort());
+
+    // txn compares on a key's lease
+    const kv = kvClient(s.endpoint);
+    await call(kv, 'Put', { key: Buffer.from('tk'), value: Buffer.from('v'), lease: '77' });
+    const cmp = (l) => ({ compare: [{ key: Buffer.from('tk'), target: 'LEASE', result: 'EQUAL', lease: l }] });
+    assert.equal((await call(kv, 'Txn', cmp('77'))).succeeded, true);
+    assert.equal((await call(kv, 'Txn', cmp(a.ID))).succeeded, false);
+    // revoking deletes the key in one revision, and the header says which
+    const before = await call(kv, 'Range', { key: Buffer.from('tk') });
+    const rv = await call(lease, 'LeaseRevoke', { ID: '77' });
+    assert.equal(BigInt(rv.header.revision), BigInt(before.header.revision) + 1n);
+    assert.equal((await call(kv, 'Range', { key: Buffer.from('tk') })).count, '0');
+    kv.close();
+
+    // a lock with an empty name is etcd's "/<lease>" key, not an error
+    const { lock } = lockClients(s.endpoint);
+    const held = await call(lock, 'Lock', { name: Buffer.alloc(0), lease: a.ID });
+    assert.equal(held.key.toString(), `/${BigInt(a.ID).toString(16)}`);
+    lock.close();
   } finally {
     lease.close();
     await s.stop();
