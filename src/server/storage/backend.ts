@@ -60,9 +60,10 @@ export class Backend {
   static open(file: string): Backend {
     let root: RootDatabase;
     try {
-      // commitDelay gathers the applied entries of many event-loop turns into one LMDB transaction
-      // (and one sync): the WAL already made them durable, and reads are served from memory.
-      root = open({ path: file, maxDbs: 8, compression: false, commitDelay: 50 });
+      // lmdb-js batches the writes of one event-loop turn into one transaction, committed and synced
+      // on its own thread. (Gathering several turns with eventTurnBatching: false stalled writes
+      // after a large value here, so the default stays.)
+      root = open({ path: file, maxDbs: 8, compression: false });
       const kv = root.openDB<StoredVersion, Buffer>('kv', { keyEncoding: 'binary' });
       const meta = root.openDB<unknown, string>('meta', {});
       const leases = root.openDB<unknown, string>('lease', {});
@@ -74,12 +75,14 @@ export class Backend {
     }
   }
 
+  /**
+   * What the backend holds: the index of the last log entry whose effects were saved, and the store
+   * revisions after it. One record, written last by every save(), so it is never torn. Versions
+   * above its rev belong to entries the log will replay: versions() leaves them out.
+   */
   applied(): AppliedState {
-    return {
-      consistentIndex: Number(this.meta.get('consistentIndex') ?? 0),
-      rev: Number(this.meta.get('rev') ?? 1),
-      compactRev: Number(this.meta.get('compactRev') ?? 0),
-    };
+    const a = this.meta.get('applied') as AppliedState | undefined;
+    return a ?? { consistentIndex: 0, rev: 1, compactRev: 0 };
   }
 
   getMeta<T>(key: string): T | undefined {
@@ -91,11 +94,17 @@ export class Backend {
     this.meta.putSync(key, value);
   }
 
-  /** Every stored version, in revision order. */
+  /** Every stored version up to the applied revision, in revision order. */
   *versions(): Generator<KeyVersion> {
+    const upTo = this.applied().rev;
     for (const { key, value } of this.kv.getRange({})) {
       const k = key as Buffer;
       const main = Number(k.readBigUInt64BE(0));
+      if (main > upTo) {
+        // saved ahead of the applied record before a crash: the log replays its entry
+        this.kv.remove(k);
+        continue;
+      }
       const sub = Number(k.readBigUInt64BE(8));
       if (!value || typeof value !== 'object' || !('k' in value)) {
         throw new BackendError(`corrupt record at revision ${main}/${sub}`);
@@ -124,9 +133,7 @@ export class Backend {
       });
     }
     for (const v of removed) this.kv.remove(revisionKey(v.main, v.sub));
-    this.meta.put('consistentIndex', state.consistentIndex);
-    this.meta.put('rev', state.rev);
-    this.meta.put('compactRev', state.compactRev);
+    this.meta.put('applied', { ...state });
   }
 
   putLease(id: string, value: unknown): void {
@@ -143,8 +150,21 @@ export class Backend {
     await this.root.flushed;
   }
 
-  /** Size of the database file in bytes (lmdb-js keeps it as data.mdb inside the path). */
+  /** Size of the database file, re-read at most every 250 ms (it is checked on every write). */
   size(): number {
+    const now = Date.now();
+    if (now - this.sizeReadAt > 250) {
+      this.sizeReadAt = now;
+      this.cachedSize = this.statSize();
+    }
+    return this.cachedSize;
+  }
+
+  private sizeReadAt = 0;
+  private cachedSize = 0;
+
+  /** Size of the database file in bytes (lmdb-js keeps it as data.mdb inside the path). */
+  private statSize(): number {
     for (const f of [path.join(this.file, 'data.mdb'), this.file]) {
       try {
         const st = fs.statSync(f);
