@@ -3,7 +3,7 @@
 // stdout, stderr and exit code must match byte for byte in simple, fields and json modes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { skipWithoutEtcd, startEtcd, freePort, runCli, spawnCli } from './harness.mjs';
+import { skipWithoutEtcd, startEtcd, freePort, runCli, spawnCli, killSpawned } from './harness.mjs';
 
 const skip = skipWithoutEtcd();
 let A; // driven by our CLI
@@ -17,6 +17,7 @@ before(async () => {
 });
 
 after(async () => {
+  killSpawned();
   await A?.stop();
   await B?.stop();
 });
@@ -136,13 +137,17 @@ test('endpoint status and health', { skip }, () => {
 test('watch -i reads watch and progress requests from stdin', { skip }, async () => {
   const wa = spawnCli('ours', A.endpoint, ['watch', '-i']);
   const wb = spawnCli('theirs', B.endpoint, ['watch', '-i']);
-  for (const w of [wa, wb]) w.proc.stdin.write('watch iw1\nbogus\nwatch --prefix iw -- sh -c "echo exec $ETCD_WATCH_KEY"\n');
-  await new Promise((r) => setTimeout(r, 800));
-  same(['put', 'iw1', 'x']);
-  const done = (o) => o.includes('exec "iw1"');
-  await wa.waitFor(done);
-  await wb.waitFor(done);
-  const [ra, rb] = [await wa.stop(), await wb.stop()];
+  let ra, rb;
+  try {
+    for (const w of [wa, wb]) w.proc.stdin.write('watch iw1\nbogus\nwatch --prefix iw -- sh -c "echo exec $ETCD_WATCH_KEY"\n');
+    await new Promise((r) => setTimeout(r, 1000));
+    same(['put', 'iw1', 'x']);
+    const done = (o) => o.includes('exec "iw1"');
+    await wa.waitFor(done);
+    await wb.waitFor(done);
+  } finally {
+    [ra, rb] = [await wa.stop(), await wb.stop()];
+  }
   // Two watches print the same event; their order between the two is not fixed.
   const sorted = (s) => s.split('\n').sort().join('\n');
   assert.deepEqual([sorted(ra.stdout), ra.stderr], [sorted(rb.stdout), rb.stderr]);
@@ -211,11 +216,15 @@ test('ETCDCTL_* environment variables, and a flag beats its variable', { skip },
 async function watchBoth(args, writes, { expectExit = false, until } = {}) {
   const wa = spawnCli('ours', A.endpoint, args);
   const wb = spawnCli('theirs', B.endpoint, args);
-  if (!expectExit) await new Promise((r) => setTimeout(r, 700));
-  for (const w of writes) same(w);
-  if (until) {
-    await wa.waitFor(until);
-    await wb.waitFor(until);
+  try {
+    if (!expectExit) await new Promise((r) => setTimeout(r, 1000));
+    for (const w of writes) same(w);
+    if (until) {
+      await wa.waitFor(until);
+      await wb.waitFor(until);
+    }
+  } finally {
+    if (!expectExit) await Promise.all([wa.stop(), wb.stop()]);
   }
   const [ra, rb] = expectExit ? [await wa.exit(), await wb.exit()] : [await wa.stop(), await wb.stop()];
   assert.deepEqual({ stdout: ra.stdout, stderr: ra.stderr, code: expectExit ? ra.code : 0 }, { stdout: rb.stdout, stderr: rb.stderr, code: expectExit ? rb.code : 0 }, `watch ${args.join(' ')}`);

@@ -118,11 +118,20 @@ export function runCli(which, endpoint, args, { input, env = {}, globals = [] } 
   return { stdout: r.stdout.toString('latin1'), stderr: stripZap(r.stderr.toString('utf8')), code: r.status };
 }
 
+const spawned = new Set();
+
+/** Kills every long-running CLI a test left behind (call from after()), so no test file hangs. */
+export function killSpawned() {
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  spawned.clear();
+}
+
 /** Spawns a long-running CLI (watch) and collects its output until stopped. */
 export function spawnCli(which, endpoint, args, { env = {}, globals = [] } = {}) {
   const cmd = which === 'ours' ? process.execPath : ETCDCTL;
   const argv = which === 'ours' ? [OURS, `--endpoints=${endpoint}`, ...globals, ...args] : [`--endpoints=${endpoint}`, ...globals, ...args];
   const p = spawn(cmd, argv, { env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  spawned.add(p);
   let stdout = '';
   let stderr = '';
   p.stdout.on('data', (d) => (stdout += d.toString('latin1')));
@@ -133,7 +142,7 @@ export function spawnCli(which, endpoint, args, { env = {}, globals = [] } = {})
     get stdout() {
       return stdout;
     },
-    async waitFor(pred, ms = 10000) {
+    async waitFor(pred, ms = 20000) {
       const end = Date.now() + ms;
       while (!pred(stdout, stderr)) {
         if (Date.now() > end) throw new Error(`timed out; stdout=${JSON.stringify(stdout)} stderr=${JSON.stringify(stderr)}`);

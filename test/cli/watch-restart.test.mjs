@@ -2,7 +2,7 @@
 // after the last event it printed, so no event is lost or repeated.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { skipWithoutEtcd, startEtcd, freePort, runCli, spawnCli } from './harness.mjs';
+import { skipWithoutEtcd, startEtcd, freePort, runCli, spawnCli, killSpawned } from './harness.mjs';
 
 const skip = skipWithoutEtcd();
 let E;
@@ -13,6 +13,7 @@ before(async () => {
 });
 
 after(async () => {
+  killSpawned();
   await E?.stop();
 });
 

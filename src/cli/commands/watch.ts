@@ -3,7 +3,7 @@
 // "progress" lines from stdin. The watch resumes across reconnects (src/client/watch.ts); when the
 // server cancels it etcdctl's "watch is canceled by the server" ends the command with exit 5.
 import { Command, Option } from 'commander';
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { contextOf, getIo, getRawArgv, type CliContext } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { int64Flag } from '../flags.js';
@@ -105,6 +105,9 @@ async function runExec(execArgs: string[], r: WatchResponse, ev: WatchResponse['
     ETCD_WATCH_VALUE: goQuote(ev.kv?.value ?? Buffer.alloc(0)),
   };
   const quoted = `[${execArgs.map((a) => goQuote(a)).join(' ')}]`;
+  // Loaded on first use (most commands never start a process), with require: the CLI bundle runs
+  // under vm.Script, where a dynamic import() is not available on node 20.
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   await new Promise<void>((resolve, reject) => {
     const child = spawn(execArgs[0]!, execArgs.slice(1), { env, stdio: 'inherit' });
     child.on('error', (e: NodeJS.ErrnoException) => {
