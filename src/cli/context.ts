@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { EtcdClient } from '../client/client.js';
 import type { ClientOptions } from '../client/connection.js';
 import type { TransportFactory } from '../client/transport.js';
+import type { Codec } from '../client/codec.js';
 
 // How the CLI's client reaches etcd: the bundle entry (src/cli/entry.ts) hands in the HTTP/2
 // transport with the embedded schema; otherwise main.ts uses grpc-js with proto/ parsed at run time.
@@ -13,6 +14,13 @@ export function setCliTransport(t: TransportFactory): void {
 }
 export function hasCliTransport(): boolean {
   return transport !== undefined;
+}
+
+// The protobuf codec for -w protobuf (the bundle has the embedded schema; otherwise it is built
+// from proto/ on demand).
+let codecProvider: (() => Promise<Codec>) | undefined;
+export function setCliCodec(p: () => Promise<Codec>): void {
+  codecProvider = p;
 }
 import { createPrinter, type Printer, type Sink } from './printers/printer.js';
 import { CliError, ExitCode } from './errors.js';
@@ -81,7 +89,7 @@ export class CliContext {
   }
 
   printer(opts: { valueOnly?: boolean } = {}): Promise<Printer> {
-    return createPrinter(this.globals.writeOut, { hex: this.globals.hex, valueOnly: !!opts.valueOnly, out: this.io.out, err: this.io.err });
+    return createPrinter(this.globals.writeOut, { hex: this.globals.hex, valueOnly: !!opts.valueOnly, out: this.io.out, err: this.io.err, codec: codecProvider });
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 // The process entry of the CLI bundle (dist/etcdctl.cjs): run, then exit with the command's code
 // without waiting for gRPC channels to wind down.
 import { run } from './main.js';
-import { setCliTransport } from './context.js';
+import { setCliTransport, setCliCodec } from './context.js';
 import { http2Transport } from '../client/http2-transport.js';
 import { Codec, type Schema } from '../client/codec.js';
 
@@ -12,7 +12,9 @@ declare const __ETCD_API_SCHEMA__: Schema;
 // SNI server name, which node flags as DEP0123 although etcd endpoints are usually IPs).
 process.noDeprecation = true;
 let codec: Codec | undefined;
-setCliTransport(http2Transport(() => (codec ??= new Codec(__ETCD_API_SCHEMA__))));
+const getCodec = () => (codec ??= new Codec(__ETCD_API_SCHEMA__));
+setCliTransport(http2Transport(getCodec));
+setCliCodec(async () => getCodec());
 
 run(process.argv.slice(2)).then(
   (code) => {

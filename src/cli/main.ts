@@ -5,7 +5,7 @@ import { buildProgram, normalizeBoolFlags, applyEnv } from './program.js';
 import { CliError, ExitCode } from './errors.js';
 import { ClientError } from '../client/connection.js';
 import { EtcdError } from '../api/errors.js';
-import { defaultIo, setIo, setRawArgv, contextOf, hasCliTransport, setCliTransport, type Io } from './context.js';
+import { defaultIo, setIo, setRawArgv, contextOf, hasCliTransport, setCliTransport, setCliCodec, type Io } from './context.js';
 import { runServe } from './commands/serve.js';
 import { useColor } from './color.js';
 
@@ -31,6 +31,11 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number | 
     const proto = (await import(new URL('../api/proto.js', import.meta.url).href)) as typeof import('../api/proto.js');
     const grpcT = (await import(new URL('../client/grpc-transport.js', import.meta.url).href)) as typeof import('../client/grpc-transport.js');
     setCliTransport(grpcT.grpcJsTransport(proto.loadApi));
+    setCliCodec(async () => {
+      const { buildSchema } = (await import(new URL('../client/schema.js', import.meta.url).href)) as typeof import('../client/schema.js');
+      const { Codec } = await import('../client/codec.js');
+      return new Codec(buildSchema(proto.protoDir()));
+    });
   }
   setIo(io);
   setRawArgv(argv);

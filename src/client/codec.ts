@@ -88,7 +88,10 @@ function isZero(type: string, v: unknown): boolean {
 }
 
 export class Codec {
-  constructor(private readonly schema: Schema) {}
+  constructor(private readonly schema: Schema) {
+    // Encode in field-number order, as Go's marshallers do (a byte-identical `-w protobuf`).
+    for (const fields of Object.values(schema.messages)) fields.sort((a, b) => a[0] - b[0]);
+  }
 
   method(service: string, method: string): [string, string, boolean, boolean] {
     const m = this.schema.services[service]?.[method];

@@ -30,7 +30,7 @@ function same(args, opts = {}) {
   return ours;
 }
 
-const MODES = [[], ['-w', 'fields'], ['-w', 'json']];
+const MODES = [[], ['-w', 'fields'], ['-w', 'json'], ['-w', 'protobuf']];
 
 test('put, get, del in every output mode', { skip }, () => {
   same(['version']);

@@ -3,6 +3,7 @@
 import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, StatusResponse__Output } from '../../client/client.js';
 import type { WatchResponse } from '../../client/watch.js';
 import { CliError, ExitCode } from '../errors.js';
+import type { Codec } from '../../client/codec.js';
 
 export interface EndpointStatus {
   ep: string;
@@ -36,6 +37,8 @@ export interface PrinterOptions {
   out: Sink;
   /** Where the simple printer writes endpoint health (etcdctl 3.4: stderr). */
   err: Sink;
+  /** The protobuf codec, for -w protobuf. */
+  codec?: () => Promise<Codec>;
 }
 
 export const OUTPUT_FORMATS = ['simple', 'json', 'fields', 'table', 'protobuf'] as const;
@@ -56,7 +59,8 @@ export async function createPrinter(format: string, o: PrinterOptions): Promise<
       return p;
     }
     case 'protobuf':
-      throw new CliError(ExitCode.BadFeature, 'protobuf not supported as output format');
+      if (!o.codec) throw new CliError(ExitCode.BadFeature, 'protobuf not supported as output format');
+      return new (await import('./protobuf.js')).ProtobufPrinter(o, await o.codec());
     default:
       throw new CliError(ExitCode.BadFeature, 'unsupported output format');
   }
