@@ -42,9 +42,14 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number | 
   const program = buildProgram();
   setExitOverride(program, io);
   let active: Command | undefined;
-  program.hook('preAction', (_root, actionCmd) => {
+  program.hook('preAction', async (_root, actionCmd) => {
     active = actionCmd;
     applyEnv(program, process.env, io);
+    const o = program.opts() as { user?: string; password?: string };
+    if (o.user && !o.password && !o.user.includes(':')) {
+      const { askPassword } = await import('./prompt.js');
+      program.setOptionValueWithSource('password', await askPassword(io.stdin as NodeJS.ReadStream, io.out), 'cli');
+    }
   });
   try {
     await program.parseAsync(normalizeBoolFlags(argv), { from: 'user' });

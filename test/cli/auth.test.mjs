@@ -37,3 +37,11 @@ test('no credentials and wrong credentials', { skip }, () => {
   const r = both(['get', 'ak'], ['--user=root:wrong']);
   assert.equal(r.code, 2);
 });
+
+test('--user without a password asks for it', { skip }, () => {
+  const ours = runCli('ours', E.endpoint, ['get', 'ak', '--user=root'], { input: 'rootpw\n' });
+  const theirs = runCli('theirs', E.endpoint, ['get', 'ak', '--user=root'], { input: 'rootpw\n' });
+  // etcdctl also prints stty's complaints about a non-terminal stdin on stderr; ours does not.
+  assert.deepEqual([ours.stdout, ours.code], [theirs.stdout, theirs.code]);
+  assert.equal(ours.stderr, '');
+});
