@@ -1,7 +1,7 @@
 // The CLI's entry: parses argv, runs the command, and is the one exit path: every failure becomes
 // `Error: <message>` on stderr with etcdctl's exit code.
 import { Command, CommanderError } from 'commander';
-import { buildProgram, normalizeBoolFlags, applyEnv } from './program.js';
+import { buildProgram, normalizeBoolFlags, applyEnv, debugDump } from './program.js';
 import { CliError, ExitCode } from './errors.js';
 import { ClientError } from '../client/connection.js';
 import { EtcdError } from '../api/errors.js';
@@ -45,7 +45,8 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number | 
   program.hook('preAction', async (_root, actionCmd) => {
     active = actionCmd;
     applyEnv(program, process.env, io);
-    const o = program.opts() as { user?: string; password?: string };
+    const o = program.opts() as { user?: string; password?: string; debug?: boolean };
+    if (o.debug) debugDump(program, io);
     if (o.user && !o.password && !o.user.includes(':')) {
       const { askPassword } = await import('./prompt.js');
       program.setOptionValueWithSource('password', await askPassword(io.stdin as NodeJS.ReadStream, io.out), 'cli');

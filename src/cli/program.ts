@@ -122,6 +122,30 @@ export function normalizeBoolFlags(argv: string[]): string[] {
   return out;
 }
 
+/** --debug: every global flag's value in ETCDCTL_* form, sorted, on stderr (as etcdctl prints them). */
+export function debugDump(program: Command, io: Io): void {
+  const o = program.opts() as Record<string, unknown>;
+  const lines = GLOBAL_FLAGS.map((f) => {
+    const long = longName(f);
+    const v = o[attrName(long)];
+    let shown: string;
+    if (long === 'endpoints') shown = `[${String(v).split(',').map((s) => s.trim()).join(' ')}]`;
+    else if (f.shown !== undefined) shown = goDurationMs(v as number);
+    else shown = v === undefined ? '' : String(v);
+    return `${envName(long)}=${shown}`;
+  }).sort();
+  io.err(lines.join('\n') + '\n');
+}
+
+/** Go's Duration.String for whole milliseconds (2s, 1.5s, 500ms, 1m0s). */
+function goDurationMs(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${ms}ms`;
+  const m = Math.floor(ms / 60000);
+  const s = (ms % 60000) / 1000;
+  return m > 0 ? `${m}m${s}s` : `${s}s`;
+}
+
 /** Fills global options not given on the command line from ETCDCTL_* variables; warns about unknown ones. */
 export function applyEnv(program: Command, env: NodeJS.ProcessEnv, io: Io): void {
   const known = new Set<string>(OTHER_ENV);

@@ -207,6 +207,11 @@ test('a dead endpoint fails with the deadline error, quickly', { skip }, () => {
 
 test('ETCDCTL_* environment variables, and a flag beats its variable', { skip }, () => {
   same(['get', '', '--prefix', '--keys-only'], { env: { ETCDCTL_WRITE_OUT: 'json' } });
+  // --debug lists every global flag as ETCDCTL_* (etcdctl adds grpc-go's own log lines).
+  const dbgOurs = runCli('ours', A.endpoint, ['get', 'envk', '--debug', '--dial-timeout=3s'], { env: { ETCDCTL_HEX: 'true' } });
+  const dbgTheirs = runCli('theirs', A.endpoint, ['get', 'envk', '--debug', '--dial-timeout=3s'], { env: { ETCDCTL_HEX: 'true' } });
+  const grpcLog = /^(INFO|WARNING): .*\n/gm;
+  assert.deepEqual(dbgOurs, { ...dbgTheirs, stderr: dbgTheirs.stderr.replace(grpcLog, '') });
   same(['put', 'envk', 'v']);
   const ours = runCli('ours', A.endpoint, ['get', 'envk', '-w', 'simple'], { env: { ETCDCTL_WRITE_OUT: 'json' } });
   assert.equal(ours.stdout, 'envk\nv\n');
