@@ -43,6 +43,9 @@ export function clusterIdOf(memberIds: bigint[]): bigint {
   return createHash('sha1').update(b).digest().readBigUInt64BE(0);
 }
 
+/** How long applied entries may wait to be handed to the backend together. */
+const SAVE_INTERVAL_MS = 20;
+
 export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
 interface Waiter {
@@ -72,6 +75,7 @@ export class EtcdServer {
   private pendingAdded: KeyVersion[] = [];
   private pendingRemoved: KeyVersion[] = [];
   private savedIndex = 0;
+  private saveTimer: NodeJS.Timeout | undefined;
   private releasing = false;
   private noSpace = false;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -132,7 +136,7 @@ export class EtcdServer {
           if (!(e instanceof EtcdError)) throw e;
         }
       }
-      this.saveApplied();
+      this.saveNow();
       this.nextIndex = this.wal.last() + 1;
       if (records.length > 0) this.log('info', `recovered ${records.length} log entries`, { appliedIndex: this.appliedIndex });
     } catch (e) {
@@ -267,11 +271,25 @@ export class EtcdServer {
   }
 
   /**
-   * Queues the effects of everything applied since the last call to the backend, with the applied
-   * index: one save per durable batch, not per entry.
+   * Hands what was applied to the backend, at most every SAVE_INTERVAL_MS: each hand-over costs an
+   * LMDB transaction, and until then the log holds the entries (it is released only up to what the
+   * backend has saved and synced).
    */
   private saveApplied(): void {
-    if (this.pendingAdded.length === 0 && this.pendingRemoved.length === 0 && this.savedIndex === this.appliedIndex) return;
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.saveNow();
+    }, SAVE_INTERVAL_MS);
+  }
+
+  /** Queues the effects of everything applied since the last save, with the applied index. */
+  private saveNow(): void {
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = undefined;
+    }
+    if (this.savedIndex === this.appliedIndex) return;
     const added = this.pendingAdded;
     const removed = this.pendingRemoved;
     this.pendingAdded = [];
@@ -288,7 +306,8 @@ export class EtcdServer {
   private maybeReleaseLog(): void {
     if (this.releasing || this.wal.segmentCount() < 2) return;
     this.releasing = true;
-    const upTo = this.appliedIndex;
+    this.saveNow();
+    const upTo = this.savedIndex;
     this.backend
       .flushed()
       .then(() => {
@@ -311,6 +330,7 @@ export class EtcdServer {
   /** Resolves when every durable write is also saved in the backend. */
   async sync(): Promise<void> {
     await this.wal.idle();
+    this.saveNow();
     await this.backend.flushed();
   }
 
@@ -322,6 +342,7 @@ export class EtcdServer {
     for (const t of this.timers) clearInterval(t);
     try {
       await this.wal.close();
+      this.saveNow();
       await this.backend.close();
     } finally {
       this.lock.release();

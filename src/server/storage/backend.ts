@@ -133,16 +133,25 @@ export class Backend {
       });
     }
     for (const v of removed) this.kv.remove(revisionKey(v.main, v.sub));
+    for (const [id, value] of this.pendingLeases) {
+      if (value === undefined) this.leases.remove(id);
+      else this.leases.put(id, value);
+    }
+    this.pendingLeases = [];
+    // written last, in the same event-loop turn, so lmdb-js commits it in the same transaction
     this.meta.put('applied', { ...state });
   }
 
+  /** Lease changes wait for the next save(), so they commit with the applied record they belong to. */
   putLease(id: string, value: unknown): void {
-    this.leases.put(id, value);
+    this.pendingLeases.push([id, value]);
   }
 
   removeLease(id: string): void {
-    this.leases.remove(id);
+    this.pendingLeases.push([id, undefined]);
   }
+
+  private pendingLeases: [string, unknown][] = [];
 
   /** Resolves when every queued write is committed and synced to disk. */
   async flushed(): Promise<void> {
