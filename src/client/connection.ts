@@ -156,7 +156,27 @@ export class Connection {
   /** One unary call: an endpoint picked with failover, then the command deadline on the call. */
   async unary<Res>(service: ServiceName, method: string, req: unknown, opts: { timeoutMs?: number; metadata?: Record<string, string> } = {}): Promise<Res> {
     const md = await this.metadata(opts.metadata);
-    return this.rawUnary(service, method, req, md, opts.timeoutMs) as Promise<Res>;
+    try {
+      return (await this.rawUnary(service, method, req, md, opts.timeoutMs)) as Res;
+    } catch (e) {
+      // Simple tokens expire (5 minutes by default): authenticate again once, as clientv3 does.
+      if (!this.expiredToken(e)) throw e;
+      return (await this.rawUnary(service, method, req, await this.metadata(opts.metadata), opts.timeoutMs)) as Res;
+    }
+  }
+
+  /**
+   * True (and the token dropped) when `e` says the auth token is no longer valid: etcd answers an
+   * expired simple token with "user name is empty", a stale one with "invalid auth token" or "revision
+   * of auth store is old" (the cases clientv3 re-authenticates on).
+   */
+  expiredToken(e: unknown): boolean {
+    const expired = !!this.options.auth && e instanceof EtcdError && (e.is('InvalidAuthToken') || e.is('UserEmpty') || e.is('AuthOldRevision'));
+    if (expired) {
+      this.token = undefined;
+      this.authenticating = undefined;
+    }
+    return expired;
   }
 
   private async rawUnary(service: ServiceName, method: string, req: unknown, md: Record<string, string>, timeoutMs?: number): Promise<unknown> {

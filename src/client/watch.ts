@@ -85,7 +85,7 @@ export class Watch {
     });
     stream.on('error', (err) => {
       if (this.stopped || this.stream !== stream) return;
-      if (err.code === Status.UNAVAILABLE || err.code === Status.INTERNAL || err.code === Status.UNKNOWN) {
+      if (err.code === Status.UNAVAILABLE || err.code === Status.INTERNAL || err.code === Status.UNKNOWN || this.conn.expiredToken(toError(err))) {
         reopen();
       } else {
         this.stopped = true;
