@@ -87,3 +87,30 @@ test('periodic auto-compaction compacts old revisions', async () => {
     await s.stop();
   }
 });
+
+test('fragment: a response larger than --max-request-bytes is split, all but the last marked', async () => {
+  const s = await startServer('ours', { extraArgs: ['--max-request-bytes', '10000'] });
+  const kv = kvClient(s.endpoint);
+  try {
+    const put = (k) => ({ request_put: { key: Buffer.from(k), value: Buffer.alloc(3000, 120) } });
+    for (const k of ['f1', 'f2', 'f3']) await call(kv, 'Put', put(k).request_put);
+    // with prev_kv each event carries two 3000-byte values: three of them pass the 10000-byte limit
+    const frag = openWatch(s.endpoint, { key: Buffer.from('f'), range_end: Buffer.from('g'), fragment: true, prev_kv: true });
+    const whole = openWatch(s.endpoint, { key: Buffer.from('f'), range_end: Buffer.from('g'), prev_kv: true });
+    await sleep(300);
+    await call(kv, 'Txn', { success: [put('f1'), put('f2'), put('f3')] });
+    await sleep(500);
+    const parts = frag.responses.filter((r) => r.events.length > 0);
+    assert.ok(parts.length >= 2, `split into ${parts.length} responses`);
+    assert.deepEqual(parts.map((r) => r.fragment), [...Array(parts.length - 1).fill(true), false]);
+    assert.deepEqual(events(parts), events(whole.responses));
+    assert.equal(events(parts).length, 3);
+    for (const w of [frag, whole]) {
+      w.stream.end();
+      w.client.close();
+    }
+  } finally {
+    kv.close();
+    await s.stop();
+  }
+});
