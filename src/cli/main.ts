@@ -1,7 +1,7 @@
 // The CLI's entry: parses argv, runs the command, and is the one exit path: every failure becomes
 // `Error: <message>` on stderr with etcdctl's exit code.
 import { Command, CommanderError } from 'commander';
-import { buildProgram, normalizeBoolFlags, applyEnv, debugDump } from './program.js';
+import { buildProgram, normalizeBoolFlags, applyEnv, debugDump, expandCommandPrefixes } from './program.js';
 import { CliError, ExitCode } from './errors.js';
 import { ClientError } from '../client/connection.js';
 import { EtcdError } from '../api/errors.js';
@@ -53,7 +53,7 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number | 
     }
   });
   try {
-    await program.parseAsync(normalizeBoolFlags(argv), { from: 'user' });
+    await program.parseAsync(expandCommandPrefixes(normalizeBoolFlags(argv), program), { from: 'user' });
     return ExitCode.Success;
   } catch (e) {
     return report(e, io);

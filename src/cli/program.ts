@@ -95,6 +95,31 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * cobra runs a command from a unique prefix of its name (`etcdctl memb list`); commander needs
+ * the full name. Expands the command words of argv, skipping global flags and their values.
+ */
+export function expandCommandPrefixes(argv: string[], program: Command): string[] {
+  const withValue = new Set(GLOBAL_FLAGS.filter((f) => !f.bool).flatMap((f) => f.flags.match(/-{1,2}[a-z-]+(?= |,)/g) ?? []));
+  const out = [...argv];
+  let level: Command = program;
+  for (let i = 0; i < out.length; i++) {
+    const a = out[i]!;
+    if (a === '--') break;
+    if (a.startsWith('-')) {
+      if (withValue.has(a)) i++;
+      continue;
+    }
+    if (level.commands.length === 0) break;
+    const exact = level.commands.find((c) => c.name() === a);
+    const matches = exact ? [exact] : level.commands.filter((c) => c.name().startsWith(a));
+    if (matches.length !== 1) break;
+    out[i] = matches[0]!.name();
+    level = matches[0]!;
+  }
+  return out;
+}
+
 /** pflag accepts --flag=true/false for booleans; commander wants --flag / --no-flag. */
 export function normalizeBoolFlags(argv: string[]): string[] {
   const bools = new Set(GLOBAL_FLAGS.filter((f) => f.bool).map(longName));
@@ -105,6 +130,12 @@ export function normalizeBoolFlags(argv: string[]): string[] {
     if (a === '--') {
       out.push(...argv.slice(i));
       break;
+    }
+    // pflag takes -w=json as -w json.
+    const short = /^-([wd])=(.*)$/.exec(a);
+    if (short) {
+      out.push(`-${short[1]}`, short[2]!);
+      continue;
     }
     const m = /^--([a-z-]+)=(.*)$/.exec(a);
     if (m && (bools.has(m[1]!) || local.has(m[1]!))) {

@@ -90,5 +90,7 @@ export function newEndpointCommand(): Command {
         if (list.some((h) => !h.health)) throw new CliError(ExitCode.Error, 'unhealthy cluster');
       }),
   );
+  // Without a known subcommand, etcdctl prints the command's help (exit 0).
+  endpoint.argument('[args...]').allowExcessArguments(true).action(() => endpoint.outputHelp());
   return endpoint;
 }

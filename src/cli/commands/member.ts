@@ -14,5 +14,7 @@ export function newMemberCommand(): Command {
         printer.memberList(await ctx.client().memberList());
       }),
   );
+  // Without a known subcommand, etcdctl prints the command's help (exit 0).
+  member.argument('[args...]').allowExcessArguments(true).action(() => member.outputHelp());
   return member;
 }
