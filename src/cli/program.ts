@@ -2,6 +2,7 @@
 // a flag on the command line beats its variable) and the one registration list of commands.
 import { Command, Option } from 'commander';
 import { durationFlag, parseBool } from './flags.js';
+import { CliError, ExitCode } from './errors.js';
 import { newGetCommand } from './commands/get.js';
 import { newPutCommand } from './commands/put.js';
 import { newDelCommand } from './commands/del.js';
@@ -92,6 +93,12 @@ export function buildProgram(): Command {
     if (f.bool) program.addOption(new Option(`--no-${longName(f)}`).hideHelp());
   }
   for (const make of COMMANDS) program.addCommand(make());
+  // No command: help on stdout (exit 0); an unknown one: cobra's error.
+  program.argument('[command...]').action((words: string[]) => {
+    if (words.length === 0) return program.outputHelp();
+    const msg = `unknown command "${words[0]}" for "etcdctl"`;
+    throw new CliError(ExitCode.Error, msg, `Error: ${msg}\nRun 'etcdctl --help' for usage.\n`);
+  });
   return program;
 }
 
