@@ -10,7 +10,10 @@ import { runServe } from './commands/serve.js';
 import { useColor } from './color.js';
 
 function setExitOverride(cmd: Command, io: Io): void {
-  cmd.exitOverride();
+  cmd.exitOverride((err) => {
+    (err as CommanderError & { command?: Command }).command = cmd;
+    throw err;
+  });
   cmd.configureOutput({ writeOut: (s) => io.out(s), writeErr: () => {}, outputError: () => {} });
   for (const sub of cmd.commands) setExitOverride(sub, io);
 }
@@ -56,24 +59,43 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number | 
     await program.parseAsync(expandCommandPrefixes(normalizeBoolFlags(argv), program), { from: 'user' });
     return ExitCode.Success;
   } catch (e) {
+    // A bad flag or flag value: etcdctl shows the command's usage on stdout.
+    const flagError = e instanceof CommanderError ? /unknownOption|optionMissingArgument/.test(e.code) : e instanceof CliError && e.stderrPrefix.startsWith('Error: invalid argument');
+    if (flagError) {
+      const cmd = (e as { command?: Command }).command ?? commandOf(argv, program);
+      return report(e, io, () => io.out(cmd.helpInformation()));
+    }
     return report(e, io);
   } finally {
     if (active) contextOf(active).close();
   }
 }
 
+/** The deepest command that argv's words name (for usage after a flag error). */
+function commandOf(argv: string[], program: Command): Command {
+  let cmd = program;
+  for (const a of argv) {
+    if (a === '--') break;
+    const sub = cmd.commands.find((c) => c.name() === a);
+    if (sub) cmd = sub;
+  }
+  return cmd;
+}
+
 /** Prints an error the way etcdctl's ExitWithError does and returns its exit code. */
-export function report(e: unknown, io: Io): number {
+export function report(e: unknown, io: Io, usage?: () => void): number {
   let code: number = ExitCode.Error;
   let message: string;
   if (e instanceof CliError) {
     code = e.exitCode;
     message = e.message;
     if (e.stderrPrefix) io.err(e.stderrPrefix);
+    usage?.();
     if (e.stdout) io.out(e.stdout);
   } else if (e instanceof CommanderError) {
     const r = commanderError(e, io);
     if (r === undefined) return ExitCode.Success;
+    usage?.();
     [code, message] = r;
   } else if (e instanceof ClientError) {
     code = e.duringAuth ? ExitCode.BadConnection : ExitCode.Error;
