@@ -53,7 +53,10 @@ export interface Io {
 export const defaultIo: Io = {
   out: (c) => void process.stdout.write(c),
   err: (c) => void process.stderr.write(c),
-  stdin: process.stdin,
+  // A getter: touching process.stdin sets up a stream (and its modules) that most commands never read.
+  get stdin() {
+    return process.stdin;
+  },
 };
 
 let io: Io = defaultIo;

@@ -1,7 +1,7 @@
 // lock <lockname> [exec-command arg1 arg2 ...] (lock_command.go): takes a distributed mutex on a session
 // lease of --ttl seconds; prints the lock key and holds it until SIGINT/SIGTERM, or runs the command
 // with ETCD_LOCK_KEY and ETCD_LOCK_REV while holding it, then releases it.
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { Mutex, Session } from '../../client/concurrency.js';
 import { contextOf } from '../context.js';
@@ -28,6 +28,8 @@ export const aborted = (signal: AbortSignal): Promise<void> =>
 
 function run(args: string[], env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
+    // child_process loads on first use: every etcdctl start would pay for it otherwise (~6 ms).
+    const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     const child = spawn(args[0]!, args.slice(1), { env: { ...env, ...process.env }, stdio: 'inherit' });
     child.on('error', (e: NodeJS.ErrnoException) =>
       reject(new Error(e.code === 'ENOENT' ? `exec: "${args[0]}": executable file not found in $PATH` : e.message)),
