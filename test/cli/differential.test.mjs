@@ -137,10 +137,11 @@ test('endpoint status and health', { skip }, () => {
 test('watch -i reads watch and progress requests from stdin', { skip }, async () => {
   const wa = spawnCli('ours', A.endpoint, ['watch', '-i']);
   const wb = spawnCli('theirs', B.endpoint, ['watch', '-i']);
+  const next = currentRev() + 1;
   let ra, rb;
   try {
-    for (const w of [wa, wb]) w.proc.stdin.write('watch iw1\nbogus\nwatch --prefix iw -- sh -c "echo exec $ETCD_WATCH_KEY"\n');
-    await new Promise((r) => setTimeout(r, 1000));
+    for (const w of [wa, wb]) w.proc.stdin.write(`watch iw1 --rev ${next}\nbogus\nwatch --prefix iw --rev ${next} -- sh -c "echo exec $ETCD_WATCH_KEY"\n`);
+    await new Promise((r) => setTimeout(r, 300));
     same(['put', 'iw1', 'x']);
     const done = (o) => o.includes('exec "iw1"');
     await wa.waitFor(done);
@@ -222,11 +223,24 @@ test('ETCDCTL_* environment variables, and a flag beats its variable', { skip },
   assert.match(ours.stderr, /shadowed/);
 });
 
-async function watchBoth(args, writes, { expectExit = false, until } = {}) {
-  const wa = spawnCli('ours', A.endpoint, args);
-  const wb = spawnCli('theirs', B.endpoint, args);
+/** The twins' current revision (the same on both). */
+function currentRev() {
+  return Number(JSON.parse(runCli('ours', A.endpoint, ['get', 'x', '-w', 'json']).stdout).header.revision);
+}
+
+/**
+ * Runs the same watch on both twins, applies `writes` to both, and compares what the watchers
+ * printed. Unless `live` is set, the watch starts at the next revision (--rev), so a watcher that is
+ * slow to start on a loaded machine still sees every write; `live` watches wait a while instead.
+ */
+async function watchBoth(args, writes, { expectExit = false, until, live = false } = {}) {
+  const sep = args.indexOf('--');
+  const from = !expectExit && !live && !args.includes('--rev') ? [`--rev=${currentRev() + 1}`] : [];
+  const full = sep < 0 ? [...args, ...from] : [...args.slice(0, sep), ...from, ...args.slice(sep)];
+  const wa = spawnCli('ours', A.endpoint, full);
+  const wb = spawnCli('theirs', B.endpoint, full);
   try {
-    if (!expectExit) await new Promise((r) => setTimeout(r, 1000));
+    if (live) await new Promise((r) => setTimeout(r, 2000));
     for (const w of writes) same(w);
     if (until) {
       await wa.waitFor(until);
@@ -243,6 +257,7 @@ async function watchBoth(args, writes, { expectExit = false, until } = {}) {
 test('watch: live, --prev-kv, --prefix, --rev, every mode', { skip }, async () => {
   const writes = [['put', 'w1', 'a'], ['put', 'w1', 'b'], ['del', 'w1'], ['put', 'w2', 'c']];
   const n = (k) => (out) => out.split(k).length > 1;
+  await watchBoth(['watch', 'w1', '--prev-kv'], writes, { until: (o) => o.includes('DELETE'), live: true });
   await watchBoth(['watch', 'w1', '--prev-kv'], writes, { until: (o) => o.includes('DELETE') });
   await watchBoth(['watch', 'w', '--prefix', '-w', 'json'], writes, { until: (o) => o.split('\n').length > 4 });
   await watchBoth(['watch', 'w1', '-w', 'fields'], writes, { until: (o) => o.includes('DELETE') });
