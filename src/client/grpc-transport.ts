@@ -21,9 +21,10 @@ class GrpcJsTransport implements Transport {
     this.creds = credentials(target);
     const o = target.options;
     this.channel = new grpc.Channel(target.address, this.creds, {
-      'grpc.keepalive_time_ms': o.keepaliveTimeMs ?? 2000,
+      // etcd's server allows a ping every 5 s at most, and only during calls (else GOAWAY).
+      'grpc.keepalive_time_ms': Math.max(10000, o.keepaliveTimeMs ?? 2000),
       'grpc.keepalive_timeout_ms': o.keepaliveTimeoutMs ?? 6000,
-      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.keepalive_permit_without_calls': 0,
       'grpc.max_send_message_length': o.maxSendBytes ?? 2 * 1024 * 1024,
       'grpc.max_receive_message_length': o.maxRecvBytes ?? 0x7fffffff,
       'grpc.initial_reconnect_backoff_ms': 100,

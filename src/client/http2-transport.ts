@@ -56,6 +56,7 @@ class Http2Transport implements Transport {
   private session: http2.ClientHttp2Session | undefined;
   private connecting: Promise<void> | undefined;
   private pinger: NodeJS.Timeout | undefined;
+  private openStreams = 0;
   private readonly maxSend: number;
 
   constructor(
@@ -104,13 +105,17 @@ class Http2Transport implements Transport {
     });
   }
 
-  /** Pings while streams are open; a missing answer drops the connection so streams fail over. */
+  /**
+   * Pings while streams are open; a missing answer drops the connection so streams fail over.
+   * etcd's server allows a ping every 5 s at most, and only with a stream open (more is answered
+   * with GOAWAY "too many pings"), so, as grpc-go does, the interval is at least 10 s.
+   */
   private startKeepalive(session: http2.ClientHttp2Session): void {
-    const every = this.target.options.keepaliveTimeMs ?? 2000;
+    const every = Math.max(10000, this.target.options.keepaliveTimeMs ?? 2000);
     const timeout = this.target.options.keepaliveTimeoutMs ?? 6000;
-    if (every <= 0) return;
+    if ((this.target.options.keepaliveTimeMs ?? 2000) <= 0) return;
     this.pinger = setInterval(() => {
-      if (session.closed || session.destroyed) return;
+      if (session.closed || session.destroyed || this.openStreams === 0) return;
       const timer = setTimeout(() => session.destroy(new Error('keepalive timeout')), timeout);
       timer.unref();
       try {
@@ -163,8 +168,10 @@ class Http2Transport implements Transport {
       ...metadata,
     };
     if (deadline) headers['grpc-timeout'] = `${Math.max(1, deadline - Date.now())}m`;
-    s.ref();
-    return s.request(headers);
+    const req = s.request(headers);
+    this.openStreams++;
+    req.once('close', () => this.openStreams--);
+    return req;
   }
 
   private encode(type: string, msg: unknown): Buffer {
