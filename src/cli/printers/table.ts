@@ -20,14 +20,12 @@ export function renderTable(hdr: string[], rows: string[][], bold?: (s: string) 
     style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1, compact: true },
   });
   const head = hdr.map((h) => ({ content: bold ? bold(h.toUpperCase()) : h.toUpperCase(), hAlign: 'center' as const }));
-  const sep = hdr.map(() => '');
   table.push(head);
   table.push(...rows.map((r) => r.map((c) => ({ content: c, hAlign: 'right' as const }))));
-  // cli-table3 draws no line under a pushed header row: add tablewriter's separator ourselves.
+  // With the header pushed as a row, cli-table3 draws no rule under it: add tablewriter's (the
+  // same as the top border) ourselves.
   const lines = table.toString().split('\n');
-  const border = lines[0]!;
-  void sep;
-  return [lines[0], lines[1], border, ...lines.slice(2)].join('\n') + '\n';
+  return [lines[0], lines[1], lines[0], ...lines.slice(2)].join('\n') + '\n';
 }
 
 export class TablePrinter implements Printer {
