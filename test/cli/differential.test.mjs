@@ -279,3 +279,17 @@ test('watch from a compacted revision is canceled: exit 5', { skip }, async () =
   same(['compaction', String(rev)]);
   for (const m of MODES) await watchBoth(['watch', 'cw', '--rev', '2', ...m], [], { expectExit: true });
 });
+
+test('our extensions: get --count-only and the revision filters', { skip }, () => {
+  for (const k of ['ext/a', 'ext/b', 'ext/c']) same(['put', k, 'v']);
+  const count = runCli('ours', A.endpoint, ['get', 'ext/', '--prefix', '--count-only']);
+  assert.deepEqual([count.stdout, count.code], ['3\n', 0], count.stderr);
+  const json = JSON.parse(runCli('ours', A.endpoint, ['get', 'ext/', '--prefix', '--count-only', '-w', 'json']).stdout);
+  assert.equal(json.count, 3);
+  assert.equal(json.kvs, undefined);
+  const revB = Number(JSON.parse(runCli('ours', A.endpoint, ['get', 'ext/b', '-w', 'json']).stdout).kvs[0].mod_revision);
+  const newer = runCli('ours', A.endpoint, ['get', 'ext/', '--prefix', '--keys-only', `--min-mod-revision=${revB}`]);
+  assert.equal(newer.stdout, 'ext/b\n\next/c\n\n');
+  const older = runCli('ours', A.endpoint, ['get', 'ext/', '--prefix', '--keys-only', `--max-create-revision=${revB}`]);
+  assert.equal(older.stdout, 'ext/a\n\next/b\n\n');
+});

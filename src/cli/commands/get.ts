@@ -107,6 +107,8 @@ export function newGetCommand(): Command {
       }
       const printer = await ctx.printer({ valueOnly: flags.printValueOnly });
       const resp = await ctx.client().range(req);
-      printer.get(resp);
+      // --count-only (etcdctl 3.5+): the simple form is just the number.
+      if (flags.countOnly && ctx.globals.writeOut === 'simple') ctx.io.out(`${resp.count}\n`);
+      else printer.get(resp);
     });
 }
