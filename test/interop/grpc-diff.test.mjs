@@ -11,6 +11,7 @@ const put = (k, v) => ({ request_put: { key: B(k), value: B(v) } });
 const get = (k, extra = {}) => ({ request_range: { key: B(k), ...extra } });
 
 const SCRIPT = [
+  ['Compact', { revision: 0 }],
   ['Put', { key: B('a'), value: B('1') }],
   ['Put', { key: B('b'), value: B('2') }],
   ['Put', { key: B('a'), value: B('3'), prev_kv: true }],
@@ -27,6 +28,8 @@ const SCRIPT = [
   ['Range', { key: B('a'), range_end: B('z'), max_create_revision: 2, keys_only: true }],
   ['Range', { key: B('a'), revision: 2 }],
   ['Range', { key: B('a'), range_end: B('a') }],
+  ['Range', { key: B('a'), range_end: B('z'), sort_order: 5 }],
+  ['Txn', { success: [put('ts', '1'), get('ts', { sort_order: 5 })] }],
   ['Put', { key: B('a'), ignore_value: true, lease: 0 }],
   ['Put', { key: B('zz'), ignore_lease: true, value: B('x') }],
   ['Txn', {
@@ -86,6 +89,8 @@ async function runScript(endpoint) {
   stream.write({ create_request: { key: B('\0'), range_end: B('\0'), start_revision: 3, prev_kv: true } });
   stream.write({ create_request: { key: B('q'), start_revision: 1 } });
   stream.write({ create_request: { key: B('b'), watch_id: 7, filters: ['NOPUT'] } });
+  stream.write({ create_request: { key: B('b'), range_end: B('a'), watch_id: 8 } });
+  stream.write({ create_request: { key: B('b'), watch_id: 9, start_revision: 1000 } });
   await new Promise((r) => setTimeout(r, 500));
   await call(kv, 'Put', { key: B('b'), value: B('live') });
   await call(kv, 'DeleteRange', { key: B('b') });

@@ -173,3 +173,51 @@ test('a watcher starting below the compacted revision is told and dropped', asyn
   await settle();
   assert.deepEqual(ok.got, ['PUT a@4', 'PUT a@5', 'PUT a@6']);
 });
+
+test('a caught-up watcher that becomes congested after a compaction is not cancelled', async () => {
+  const s = new KVStore();
+  const ws = new WatchableStore(s);
+  const w = sink();
+  ws.watch(1, { key: 'x', end: undefined, startRev: 0, noPut: false, noDelete: false }, w);
+  for (let i = 0; i < 50; i++) put(s, `other${i}`, 'v'); // x unchanged: the watcher is never visited
+  s.compact(s.rev());
+  w.congested = true;
+  put(s, 'x', '1');
+  w.congested = false;
+  ws.resume();
+  await settle();
+  assert.equal(w.compactedAt, undefined);
+  assert.deepEqual(w.got, [`PUT x@${s.rev()}`]);
+});
+
+test('a watcher with a future start revision waits for it', async () => {
+  const s = new KVStore();
+  const ws = new WatchableStore(s);
+  const w = sink();
+  ws.watch(1, { key: 'k', end: undefined, startRev: 4, noPut: false, noDelete: false }, w);
+  put(s, 'k', 'a'); // 2
+  put(s, 'k', 'b'); // 3
+  put(s, 'k', 'c'); // 4
+  await settle();
+  assert.deepEqual(w.got, ['PUT k@4']);
+});
+
+test('compaction forgets deletes at the compacted revision, in the watch history too', async () => {
+  const s = new KVStore();
+  const ws = new WatchableStore(s);
+  put(s, 'd', '1'); // 2
+  del(s, 'd'); // 3
+  put(s, 'e', '1'); // 4
+  s.compact(3);
+  const w = sink();
+  ws.watch(1, { key: 'd', end: 'f', startRev: 3, noPut: false, noDelete: false }, w);
+  await settle();
+  assert.deepEqual(w.got, ['PUT e@4']);
+});
+
+test('compacting revision 0 of a new store succeeds once, as in etcd', () => {
+  const s = new KVStore();
+  assert.equal(s.compactRev(), -1);
+  s.compact(0);
+  assert.throws(() => s.compact(0), /compacted/);
+});

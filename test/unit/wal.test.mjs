@@ -118,3 +118,30 @@ test('appending out of order is refused', async () => {
   assert.throws(() => a.wal.append(2, Buffer.from('x')), /append of index 2 after 0/);
   await a.wal.close();
 });
+
+test('a damaged length field is corruption, not a torn tail, when valid records follow or it was applied', async () => {
+  const dir = tmpdir();
+  const a = openWal(dir);
+  await writeN(a.wal, 1, 20);
+  await a.wal.close();
+  const [file] = fs.readdirSync(dir);
+  const full = path.join(dir, file);
+  const rec = WAL_HEADER_BYTES + 10;
+  const buf = fs.readFileSync(full);
+  buf.writeUInt32LE(1000000, 5 * rec); // record 6 now claims to run past the end of the file
+  fs.writeFileSync(full, buf);
+  // records 7..20 are still there: not a torn write, whatever the backend holds
+  assert.throws(() => openWal(dir, 3), WALCorruptError);
+  // the last record damaged, but the backend already applied it: it was acknowledged
+  const b2 = fs.readFileSync(full);
+  b2.writeUInt32LE(10, 5 * rec);
+  b2.writeUInt32LE(1000000, 19 * rec);
+  fs.writeFileSync(full, b2);
+  assert.throws(() => openWal(dir, 20), WALCorruptError);
+  assert.equal(fs.statSync(full).size, 20 * rec, 'nothing truncated');
+  // the same damage past what the backend holds, with nothing after it: a torn tail
+  const c = openWal(dir, 10);
+  assert.equal(c.records.length, 9);
+  assert.equal(c.warnings.length, 1);
+  await c.wal.close();
+});

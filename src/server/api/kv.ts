@@ -5,7 +5,7 @@ import type { KVHandlers } from '../../api/gen/etcdserverpb/KV.js';
 import type { PutRequest__Output } from '../../api/gen/etcdserverpb/PutRequest.js';
 import type { RequestOp__Output } from '../../api/gen/etcdserverpb/RequestOp.js';
 import type { TxnRequest__Output } from '../../api/gen/etcdserverpb/TxnRequest.js';
-import { Applier, applyRange, NO_LEASES, rangeEndOf } from '../apply/applier.js';
+import { Applier, applyRange, checkSortTarget, NO_LEASES, rangeEndOf } from '../apply/applier.js';
 import type { EtcdServer } from '../server.js';
 import { unary } from './util.js';
 
@@ -18,6 +18,8 @@ function checkPut(r: PutRequest__Output): void {
 function checkRequestOp(op: RequestOp__Output, maxTxnOps: number): void {
   if (op.request_range) {
     if (op.request_range.key.length === 0) throw EtcdError.of('EmptyKey');
+    // checked before the txn runs: nothing may fail half-way through its writes
+    checkSortTarget(op.request_range);
   } else if (op.request_put) {
     checkPut(op.request_put);
   } else if (op.request_delete_range) {

@@ -56,7 +56,7 @@ export function maintenanceHandlers(server: EtcdServer): MaintenanceHandlers {
       const rev = num(req.revision) || server.kv.rev();
       if (rev > server.kv.rev()) throw EtcdError.of('FutureRev');
       if (rev < server.kv.compactRev()) throw EtcdError.of('Compacted');
-      return { header: server.header(), hash: hashKV(server, rev), compact_revision: server.kv.compactRev() || -1 };
+      return { header: server.header(), hash: hashKV(server, rev), compact_revision: server.kv.compactRev() };
     }),
     Snapshot: (call) => {
       call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'etcd-ts: snapshot is not implemented yet' });

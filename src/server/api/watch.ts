@@ -71,6 +71,17 @@ class ServerWatchStream implements WatchSink {
   private create(c: WatchCreateRequest__Output): void {
     const key = c.key.length === 0 ? '\0' : keyOf(c.key);
     const rev = this.server.kv.rev();
+    const end = rangeEndOf(c.range_end);
+    if (end !== undefined && end !== '' && end <= key) {
+      this.send({
+        header: this.server.header(rev),
+        watch_id: INVALID_WATCH_ID,
+        created: true,
+        canceled: true,
+        cancel_reason: 'mvcc: watcher range is empty',
+      });
+      return;
+    }
     let id = num(c.watch_id);
     if (id !== 0 && this.watchers.has(id)) {
       this.send({
@@ -94,7 +105,7 @@ class ServerWatchStream implements WatchSink {
       id,
       {
         key,
-        end: rangeEndOf(c.range_end),
+        end,
         startRev: num(c.start_revision),
         noPut: filters.includes('NOPUT') || filters.includes('0'),
         noDelete: filters.includes('NODELETE') || filters.includes('1'),

@@ -114,13 +114,17 @@ const SORT_TARGETS: Record<string, (a: KeyVersion, b: KeyVersion) => number> = {
   VALUE: (a, b) => Buffer.compare(a.value ?? EMPTY, b.value ?? EMPTY),
 };
 
+/** Refuses a range whose sort target etcd does not know. */
+export function checkSortTarget(r: RangeRequest__Output): void {
+  if (!((r.sort_target ?? 'KEY') in SORT_TARGETS)) throw EtcdError.of('InvalidSortOption');
+}
+
 /** A Range request against a reader (the store, or an open write txn), with etcd's filter/sort/limit rules. */
 export function applyRange(reader: Reader, r: RangeRequest__Output): Applied<RangeResponse> {
-  const sortOrder = r.sort_order ?? 'NONE';
+  // etcd 3.4 sorts nothing for an unknown order; an unknown target is refused (3.4 itself crashes)
+  const sortOrder = ['ASCEND', 'DESCEND'].includes(r.sort_order) ? r.sort_order : 'NONE';
   const sortTarget = r.sort_target ?? 'KEY';
-  if (!(sortTarget in SORT_TARGETS) || !['NONE', 'ASCEND', 'DESCEND'].includes(sortOrder)) {
-    throw EtcdError.of('InvalidSortOption');
-  }
+  checkSortTarget(r);
   const limit = num(r.limit);
   const minMod = num(r.min_mod_revision);
   const maxMod = num(r.max_mod_revision);

@@ -37,7 +37,8 @@ export class KVStore {
   /** Every version since the compacted revision, in revision order: what watchers replay. */
   private history: KeyVersion[] = [];
   private currentRev = 1;
-  private compactedRev = 0;
+  /** -1 until the first compaction, as in etcd: compacting revision 0 of a new store succeeds. */
+  private compactedRev = -1;
   private readonly listeners: CommitListener[] = [];
   private writing = false;
 
@@ -191,10 +192,11 @@ export class KVStore {
       if (h.isEmpty()) emptied.push(k);
     });
     for (const k of emptied) this.index.delete(k);
-    // The watch history keeps revision rev itself: a watcher may start at the compacted revision.
+    // The watch history keeps revision rev itself (a watcher may start at the compacted revision),
+    // except its deletes: like the index and the backend, it forgets tombstones at or below rev.
     let cut = 0;
     while (cut < this.history.length && this.history[cut].main < rev) cut++;
-    this.history = this.history.slice(cut);
+    this.history = this.history.slice(cut).filter((v) => v.main !== rev || v.value !== null);
     return removed;
   }
 

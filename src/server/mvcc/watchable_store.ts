@@ -51,8 +51,10 @@ export class Watcher {
   }
 }
 
-/** Revisions examined per catch-up step of one watcher. */
+/** Versions examined per catch-up step of one watcher. */
 const CATCH_UP_BATCH = 1000;
+/** Roughly the most event bytes one catch-up response carries (a revision is never split). */
+const CATCH_UP_BYTES = 1024 * 1024;
 
 export class WatchableStore {
   private readonly singleKey = new Map<string, Set<Watcher>>();
@@ -140,13 +142,17 @@ export class WatchableStore {
       if (set) for (const w of set) all.add(w);
     }
     for (const w of all) {
+      // a watcher created with a future start revision waits for it
+      if (rev < w.nextRev) continue;
       const events = batches.get(w);
       if (!events) {
         w.nextRev = rev + 1;
         continue;
       }
       if (w.sink.congested) {
-        // nextRev stays at this revision: catch-up will deliver it once the stream drains
+        // a synced watcher has seen everything before rev (nextRev is only moved for the watchers
+        // a commit touches); catch-up delivers rev itself once the stream drains
+        w.nextRev = rev;
         this.addUnsynced(w);
         continue;
       }
@@ -187,8 +193,21 @@ export class WatchableStore {
         continue;
       }
       const hist = this.kv.historySince(w.nextRev, CATCH_UP_BATCH);
-      const events = hist.filter((v) => w.accepts(v));
-      const last = hist.length > 0 ? hist[hist.length - 1].main : cur;
+      // cut the batch by size too, at a revision boundary, so a response stays well under a
+      // client's receive limit (grpc's default is 4 MiB)
+      const events: KeyVersion[] = [];
+      let bytes = 0;
+      let last = hist.length > 0 ? hist[hist.length - 1].main : cur;
+      for (let i = 0; i < hist.length; i++) {
+        const v = hist[i];
+        if (bytes > CATCH_UP_BYTES && v.main !== hist[i - 1].main) {
+          last = hist[i - 1].main;
+          break;
+        }
+        if (!w.accepts(v)) continue;
+        events.push(v);
+        bytes += v.key.length + (v.value?.length ?? 0) + 64;
+      }
       w.nextRev = last + 1;
       if (events.length > 0) w.sink.deliver(w, events, cur);
       if (w.nextRev > cur) {

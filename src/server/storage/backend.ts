@@ -82,7 +82,7 @@ export class Backend {
    */
   applied(): AppliedState {
     const a = this.meta.get('applied') as AppliedState | undefined;
-    return a ?? { consistentIndex: 0, rev: 1, compactRev: 0 };
+    return a ?? { consistentIndex: 0, rev: 1, compactRev: -1 };
   }
 
   getMeta<T>(key: string): T | undefined {

@@ -171,8 +171,9 @@ export class WAL {
       while (off < buf.length) {
         const d = decodeAt(buf, off);
         if (!d.ok) {
-          const followedByValid = WAL.validRecordFollows(buf, off);
-          if (!isLast || followedByValid) {
+          // A torn write is the unfinished end of the last batch: it can only be at the end of the
+          // last segment, of an entry the backend never saw, with nothing valid after it.
+          if (!isLast || expect <= after || WAL.validRecordAfter(buf, off, expect)) {
             throw new WALCorruptError(`${d.reason} at offset ${off} of ${path.basename(seg.file)}`);
           }
           // a torn write at the tail: never acknowledged, safe to drop
@@ -193,7 +194,12 @@ export class WAL {
       if (isLast) tailSize = off;
     }
 
-    if (after > lastIndex) lastIndex = after; // older segments were released after the backend saved them
+    if (after > lastIndex) {
+      // only possible when the backend's entries were all released from the log: the last segment
+      // must then be empty, or the log has lost entries the backend never saw
+      if (tailSize > 0) throw new WALCorruptError(`log ends at index ${lastIndex} but the backend holds up to ${after}`);
+      lastIndex = after;
+    }
     let fd: number;
     if (segments.length === 0) {
       const seg = { seq: 0, firstIndex: lastIndex + 1, file: path.join(dir, segmentName(0, lastIndex + 1)) };
@@ -207,13 +213,18 @@ export class WAL {
     return { wal: new WAL(dir, opts, segments, fd, tailSize, lastIndex, onSynced, onFailed), records };
   }
 
-  /** After a bad record at off: does a valid record start at the offset its length field names? */
-  private static validRecordFollows(buf: Buffer, off: number): boolean {
-    if (buf.length - off < WAL_HEADER_BYTES) return false;
-    const len = buf.readUInt32LE(off);
-    const next = off + WAL_HEADER_BYTES + len;
-    if (len === 0 || next >= buf.length) return false;
-    return decodeAt(buf, next).ok;
+  /**
+   * After a bad record at off that should have had index expect: does any valid record with index
+   * expect or later start anywhere after it? Then the bad record is damage in the middle of the log,
+   * not a torn tail. (The index field is checked before the CRC, so the scan stays cheap.)
+   */
+  private static validRecordAfter(buf: Buffer, off: number, expect: number): boolean {
+    for (let p = off + 1; p + WAL_HEADER_BYTES <= buf.length; p++) {
+      const idx = buf.readBigUInt64LE(p + 8);
+      if (idx < BigInt(expect) || idx > BigInt(expect) + 1000000n) continue;
+      if (decodeAt(buf, p).ok) return true;
+    }
+    return false;
   }
 
   /** The index of the last record appended (durable or not). */
@@ -292,7 +303,9 @@ export class WAL {
 
   /** Starts a new segment, before writing the batch starting at firstIndex, if the current one is full. */
   private maybeCut(firstIndex: number): void {
-    if (this.size < this.opts.segmentBytes) return;
+    // never while a sync runs: a crash could then leave an unsynced tail in a segment that is no
+    // longer the last, which open() rightly treats as corruption
+    if (this.size < this.opts.segmentBytes || this.inflight > 0) return;
     const prev = this.segments[this.segments.length - 1];
     const seg = { seq: prev.seq + 1, firstIndex, file: path.join(this.dir, segmentName(prev.seq + 1, firstIndex)) };
     const fd = fs.openSync(seg.file, 'a');
