@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { EtcdError } from '../api/errors.js';
 import type { InternalRequest, InternalRequest__Output } from '../api/gen/etcdserverpb/InternalRequest.js';
 import type { ResponseHeader } from '../api/gen/etcdserverpb/ResponseHeader.js';
+import type { TxnRequest } from '../api/gen/etcdserverpb/TxnRequest.js';
 import { Applier, NO_LEASES, type ApplyResult, type LeaseHooks } from './apply/applier.js';
 import { DEFAULT_QUOTA_BYTES, type ServerConfig } from './config.js';
 import type { KeyVersion } from './mvcc/key_index.js';
@@ -217,7 +218,7 @@ export class EtcdServer {
    */
   propose(req: InternalRequest): Promise<ApplyResult> {
     if (this.stopped) return Promise.reject(EtcdError.of('Stopped'));
-    if ((req.put || req.txn) && this.quotaExceeded()) {
+    if ((req.put || (req.txn && txnHasPut(req.txn))) && this.quotaExceeded()) {
       this.noSpace = true;
       return Promise.reject(EtcdError.of('NoSpace'));
     }
@@ -348,6 +349,12 @@ export class EtcdServer {
       this.lock.release();
     }
   }
+}
+
+/** Whether a txn can add data (a put on either branch, nested too): only those hit the space quota. */
+function txnHasPut(t: TxnRequest): boolean {
+  const ops = [...(t.success ?? []), ...(t.failure ?? [])];
+  return ops.some((op) => !!op.request_put || (!!op.request_txn && txnHasPut(op.request_txn)));
 }
 
 export function parseInitialCluster(s: string): { name: string; url: string }[] {

@@ -230,9 +230,11 @@ test('--quota-backend-bytes: writes past the quota get NOSPACE, deletes and read
   const kv = kvClient(s.endpoint);
   try {
     let refused;
+    let stored = 0;
     for (let i = 0; i < 20 && !refused; i++) {
       try {
         await call(kv, 'Put', { key: Buffer.from(`k${i}`), value: Buffer.alloc(60000, 120) });
+        stored++;
       } catch (e) {
         refused = e;
       }
@@ -243,8 +245,13 @@ test('--quota-backend-bytes: writes past the quota get NOSPACE, deletes and read
     assert.equal(refused.details, 'etcdserver: mvcc: database space exceeded');
     const del = await call(kv, 'DeleteRange', { key: Buffer.from('k0') });
     assert.equal(del.deleted, '1');
-    const r = await call(kv, 'Range', { key: Buffer.from('k1') });
-    assert.equal(r.kvs.length, 1);
+    // a txn that only deletes is not held back by the quota either
+    const t = await call(kv, 'Txn', { success: [{ request_delete_range: { key: Buffer.from('k1') } }] });
+    assert.equal(t.succeeded, true);
+    await assert.rejects(call(kv, 'Txn', { success: [{ request_put: { key: Buffer.from('n'), value: Buffer.from('v') } }] }), /database space exceeded/);
+    assert.ok(stored >= 2, `${stored} puts before the quota`);
+    const r = await call(kv, 'Range', { key: Buffer.from('k'), range_end: Buffer.from('l'), count_only: true });
+    assert.equal(Number(r.count), stored - 2, 'reads work; the two deletes went through');
     const api = loadApi();
     const m = new api.etcdserverpb.Maintenance(s.endpoint, grpc.credentials.createInsecure());
     const alarms = await call(m, 'Alarm', { action: 'GET' });
