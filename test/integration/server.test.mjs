@@ -28,6 +28,19 @@ test('bad flags stop the server with etcd\'s message and exit code 2', () => {
   r = runEtcd(['--listen-client-urls', 'bad']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /URL scheme must be http, https, unix, or unixs: bad/);
+  r = runEtcd(['--initial-cluster-state', 'bogus']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /invalid value "bogus" for flag -initial-cluster-state/);
+  r = runEtcd(['--auto-compaction-mode', 'bogus']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /unknown auto-compaction-mode "bogus"/);
+  // etcd 3.4 panics here; a clear error is better
+  r = runEtcd(['--log-level', 'bogus']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /unknown log-level "bogus"/);
+  r = runEtcd(['--client-cert-auth=maybe']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /invalid boolean value "maybe" for -client-cert-auth/);
 });
 
 test('a multi-member --initial-cluster (the seed compose file) is refused clearly', () => {
