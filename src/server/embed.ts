@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../api/proto.js';
 import { clusterHandlers } from './api/cluster.js';
-import { kvHandlers } from './api/kv.js';
+import { kvHandlers, kvServiceDefinition } from './api/kv.js';
 import { electionHandlers } from './api/election.js';
 import { leaseHandlers } from './api/lease.js';
 import { lockHandlers } from './api/lock.js';
@@ -108,7 +108,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     // channelz bookkeeping runs on every call; nothing here reads it
     'grpc.enable_channelz': 0,
   });
-  grpcServer.addService(api.etcdserverpb.KV.service, kvHandlers(core));
+  grpcServer.addService(kvServiceDefinition(api.etcdserverpb.KV.service), kvHandlers(core));
   grpcServer.addService(api.etcdserverpb.Watch.service, watchHandlers(core));
   grpcServer.addService(api.etcdserverpb.Cluster.service, clusterHandlers(core));
   grpcServer.addService(api.etcdserverpb.Maintenance.service, maintenanceHandlers(core));

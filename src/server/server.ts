@@ -223,7 +223,7 @@ export class EtcdServer {
       return Promise.reject(EtcdError.of('NoSpace'));
     }
     const index = this.nextIndex++;
-    const data = encodeInternalRequest({ ...req, ID: index });
+    const data = encodeInternalRequest(req, index);
     if (data.length > this.cfg.maxRequestBytes) {
       this.nextIndex--;
       return Promise.reject(EtcdError.of('RequestTooLarge'));

@@ -48,9 +48,13 @@ test('appends in one turn share one sync, and read back in order', async () => {
   await c.wal.close();
 });
 
+// The tests below look at the records' bytes at the end of the file, so they write segments without
+// preallocation; the preallocated layout has its own tests further down.
+const FLAT = { preallocate: false };
+
 test('a torn tail is truncated with a warning, and appending continues', async () => {
   const dir = tmpdir();
-  const a = openWal(dir);
+  const a = openWal(dir, 0, FLAT);
   await writeN(a.wal, 1, 10);
   await a.wal.close();
   const [file] = fs.readdirSync(dir);
@@ -60,19 +64,19 @@ test('a torn tail is truncated with a warning, and appending continues', async (
   const torn = Buffer.alloc(WAL_HEADER_BYTES + 7);
   torn.writeUInt32LE(100, 0);
   fs.appendFileSync(full, torn);
-  const b = openWal(dir);
+  const b = openWal(dir, 0, FLAT);
   assert.equal(b.records.length, 10);
   assert.equal(b.warnings.length, 1);
   assert.match(b.warnings[0], /torn tail/);
   assert.equal(fs.statSync(full).size, size);
   await writeN(b.wal, 11, 1);
   await b.wal.close();
-  assert.equal(openWal(dir).records.length, 11);
+  assert.equal(openWal(dir, 0, FLAT).records.length, 11);
 });
 
 test('a bad CRC on the last record is a torn write; in the middle it is corruption', async () => {
   const dir = tmpdir();
-  const a = openWal(dir);
+  const a = openWal(dir, 0, FLAT);
   await writeN(a.wal, 1, 5);
   await a.wal.close();
   const [file] = fs.readdirSync(dir);
@@ -83,14 +87,14 @@ test('a bad CRC on the last record is a torn write; in the middle it is corrupti
   const last = Buffer.from(buf);
   last[4 * rec + WAL_HEADER_BYTES + 3] ^= 0xff;
   fs.writeFileSync(full, last);
-  const b = openWal(dir);
+  const b = openWal(dir, 0, FLAT);
   assert.equal(b.records.length, 4);
   await b.wal.close();
   // now corrupt record 2 of 4: valid records follow, so this is not a torn write
   const mid = fs.readFileSync(full);
   mid[1 * rec + WAL_HEADER_BYTES + 1] ^= 0xff;
   fs.writeFileSync(full, mid);
-  assert.throws(() => openWal(dir), WALCorruptError);
+  assert.throws(() => openWal(dir, 0, FLAT), WALCorruptError);
   assert.equal(fs.statSync(full).size, 4 * rec, 'nothing truncated on corruption');
 });
 
@@ -121,7 +125,7 @@ test('appending out of order is refused', async () => {
 
 test('a damaged length field is corruption, not a torn tail, when valid records follow or it was applied', async () => {
   const dir = tmpdir();
-  const a = openWal(dir);
+  const a = openWal(dir, 0, FLAT);
   await writeN(a.wal, 1, 20);
   await a.wal.close();
   const [file] = fs.readdirSync(dir);
@@ -131,17 +135,101 @@ test('a damaged length field is corruption, not a torn tail, when valid records 
   buf.writeUInt32LE(1000000, 5 * rec); // record 6 now claims to run past the end of the file
   fs.writeFileSync(full, buf);
   // records 7..20 are still there: not a torn write, whatever the backend holds
-  assert.throws(() => openWal(dir, 3), WALCorruptError);
+  assert.throws(() => openWal(dir, 3, FLAT), WALCorruptError);
   // the last record damaged, but the backend already applied it: it was acknowledged
   const b2 = fs.readFileSync(full);
   b2.writeUInt32LE(10, 5 * rec);
   b2.writeUInt32LE(1000000, 19 * rec);
   fs.writeFileSync(full, b2);
-  assert.throws(() => openWal(dir, 20), WALCorruptError);
+  assert.throws(() => openWal(dir, 20, FLAT), WALCorruptError);
   assert.equal(fs.statSync(full).size, 20 * rec, 'nothing truncated');
   // the same damage past what the backend holds, with nothing after it: a torn tail
-  const c = openWal(dir, 10);
+  const c = openWal(dir, 10, FLAT);
   assert.equal(c.records.length, 9);
   assert.equal(c.warnings.length, 1);
   await c.wal.close();
+});
+
+test('segments are preallocated: the zeros after the last record are a clean end, not a torn tail', async () => {
+  const dir = tmpdir();
+  const seg = 256 * 1024;
+  const a = openWal(dir, 0, { segmentBytes: seg });
+  const [file] = fs.readdirSync(dir);
+  const full = path.join(dir, file);
+  assert.equal(fs.statSync(full).size, seg, 'extended to the segment size up front');
+  await writeN(a.wal, 1, 10);
+  assert.equal(fs.statSync(full).size, seg, 'appends overwrite zeros, the size stays');
+  await a.wal.close();
+  const b = openWal(dir, 0, { segmentBytes: seg });
+  assert.equal(b.records.length, 10);
+  assert.deepEqual(b.warnings, []);
+  await writeN(b.wal, 11, 5);
+  await b.wal.close();
+  const c = openWal(dir, 0, { segmentBytes: seg });
+  assert.deepEqual(c.records.map((r) => r.index), Array.from({ length: 15 }, (_, i) => i + 1));
+  await c.wal.close();
+});
+
+test('preallocated: a torn record in the zeros is dropped with a warning; bytes after the zeros are corruption', async () => {
+  const dir = tmpdir();
+  const seg = 256 * 1024;
+  const a = openWal(dir, 0, { segmentBytes: seg });
+  await writeN(a.wal, 1, 10);
+  await a.wal.close();
+  const [file] = fs.readdirSync(dir);
+  const full = path.join(dir, file);
+  const rec = WAL_HEADER_BYTES + 10;
+  const clean = fs.readFileSync(full);
+  // a half-written 11th record: its header arrived, its payload did not
+  const torn = Buffer.from(clean);
+  torn.writeUInt32LE(10, 10 * rec);
+  torn.writeUInt32LE(0xdeadbeef, 10 * rec + 4);
+  torn.writeBigUInt64LE(11n, 10 * rec + 8);
+  fs.writeFileSync(full, torn);
+  const b = openWal(dir, 0, { segmentBytes: seg });
+  assert.equal(b.records.length, 10);
+  assert.equal(b.warnings.length, 1);
+  assert.match(b.warnings[0], /torn tail/);
+  assert.equal(fs.statSync(full).size, seg, 'the cut-off end is zeros again');
+  assert.ok(fs.readFileSync(full).subarray(10 * rec).every((x) => x === 0));
+  await writeN(b.wal, 11, 1);
+  await b.wal.close();
+  assert.equal(openWal(dir, 0, { segmentBytes: seg }).records.length, 11);
+  // a valid-looking record far after a bad one, past zeros: damage in the middle, not a torn write
+  const mid = fs.readFileSync(full);
+  mid[1 * rec + WAL_HEADER_BYTES + 1] ^= 0xff;
+  fs.writeFileSync(full, mid);
+  assert.throws(() => openWal(dir, 0, { segmentBytes: seg }), WALCorruptError);
+  assert.deepEqual(fs.readFileSync(full), mid, 'nothing changed on corruption');
+});
+
+test('preallocated: a finished segment is cut back to its records; an old flat segment is extended on open', async () => {
+  const dir = tmpdir();
+  const a = openWal(dir, 0, { segmentBytes: 1000 });
+  for (let i = 1; i <= 30; i++) {
+    a.wal.append(i, Buffer.alloc(100, 1));
+    await a.wal.idle();
+  }
+  await a.wal.close();
+  const files = fs.readdirSync(dir).sort();
+  assert.ok(files.length > 2, `${files.length} segments`);
+  for (const f of files.slice(0, -1)) {
+    const size = fs.statSync(path.join(dir, f)).size;
+    assert.equal(size % (WAL_HEADER_BYTES + 100), 0, `${f}: ${size} bytes, whole records only`);
+  }
+  const b = openWal(dir, 0, { segmentBytes: 1000 });
+  assert.equal(b.records.length, 30);
+  await b.wal.close();
+
+  const flat = tmpdir();
+  const c = openWal(flat, 0, { ...FLAT, segmentBytes: 4096 });
+  await writeN(c.wal, 1, 3);
+  await c.wal.close();
+  const [f] = fs.readdirSync(flat);
+  assert.equal(fs.statSync(path.join(flat, f)).size, 3 * (WAL_HEADER_BYTES + 10));
+  const d = openWal(flat, 0, { segmentBytes: 4096 });
+  assert.equal(fs.statSync(path.join(flat, f)).size, 4096);
+  await writeN(d.wal, 4, 2);
+  await d.wal.close();
+  assert.equal(openWal(flat, 0, { segmentBytes: 4096 }).records.length, 5);
 });

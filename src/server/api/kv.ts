@@ -1,5 +1,6 @@
 // KV service handlers: check the request as etcd does, hand it to the server (writes through the log,
 // reads straight from the store), fill the header.
+import type * as grpc from '@grpc/grpc-js';
 import { EtcdError } from '../../api/errors.js';
 import type { KVHandlers } from '../../api/gen/etcdserverpb/KV.js';
 import type { PutRequest__Output } from '../../api/gen/etcdserverpb/PutRequest.js';
@@ -7,7 +8,20 @@ import type { RequestOp__Output } from '../../api/gen/etcdserverpb/RequestOp.js'
 import type { TxnRequest__Output } from '../../api/gen/etcdserverpb/TxnRequest.js';
 import { Applier, applyRange, checkSortTarget, NO_LEASES, rangeEndOf } from '../apply/applier.js';
 import type { EtcdServer } from '../server.js';
+import { withWireBytes } from '../storage/codec.js';
 import { unary } from './util.js';
+
+/**
+ * The KV service definition for the server: as loaded from proto/, except that a decoded Put keeps
+ * the bytes it came in, which the log then stores as they are (storage/codec.ts).
+ */
+export function kvServiceDefinition(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const put = def.Put;
+  return {
+    ...def,
+    Put: { ...put, requestDeserialize: (b: Buffer) => withWireBytes(put.requestDeserialize(b) as object, b) },
+  };
+}
 
 function checkPut(r: PutRequest__Output): void {
   if (r.key.length === 0) throw EtcdError.of('EmptyKey');

@@ -19,7 +19,62 @@ function internalRequestType(): protobuf.Type {
   return type;
 }
 
-export function encodeInternalRequest(req: InternalRequest): Buffer {
+/**
+ * Where a request decoded from the wire keeps the bytes it was decoded from (see withWireBytes):
+ * a put is logged as those bytes instead of being encoded again.
+ */
+const WIRE_BYTES = Symbol('etcd-ts.wireBytes');
+
+/** Marks msg as decoded from exactly these bytes: nothing may change msg afterwards. */
+export function withWireBytes<T extends object>(msg: T, bytes: Buffer): T {
+  (msg as { [WIRE_BYTES]?: Buffer })[WIRE_BYTES] = bytes;
+  return msg;
+}
+
+function wireBytesOf(msg: object | null | undefined): Buffer | undefined {
+  return msg ? (msg as { [WIRE_BYTES]?: Buffer })[WIRE_BYTES] : undefined;
+}
+
+const PUT_TAG = (4 << 3) | 2; // InternalRequest.put: field 4, length-delimited
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(buf: Buffer, off: number, n: number): number {
+  while (n >= 0x80) {
+    buf[off++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[off++] = n;
+  return off;
+}
+
+/**
+ * The log entry of req with proposal id. A put still in the bytes it came in (withWireBytes) is
+ * written around them: an encoding of the same message as protobufjs would make from the decoded
+ * request, at a fraction of the cost (this is the hottest write path).
+ */
+export function encodeInternalRequest(req: InternalRequest, id?: number): Buffer {
+  const raw = req.put && !req.txn && !req.delete_range ? wireBytesOf(req.put) : undefined;
+  if (raw && id !== undefined && Number.isSafeInteger(id) && id >= 0) {
+    const out = Buffer.allocUnsafe(1 + varintLength(id) + 1 + varintLength(raw.length) + raw.length);
+    let off = 0;
+    if (id > 0) {
+      out[off++] = (1 << 3) | 0; // ID: field 1, varint (proto3 leaves a zero out)
+      off = writeVarint(out, off, id);
+    }
+    out[off++] = PUT_TAG;
+    off = writeVarint(out, off, raw.length);
+    raw.copy(out, off);
+    return out.subarray(0, off + raw.length);
+  }
+  if (id !== undefined) req = { ...req, ID: id };
   const t = internalRequestType();
   // Requests without enum fields are already in a shape encode() takes (Buffers, int64 as strings
   // or numbers); only those with enums (txn compares, range sort options) need fromObject's mapping

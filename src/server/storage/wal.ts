@@ -8,11 +8,18 @@
 //   u32le payload length | u32le CRC-32 of (index bytes + payload) | u64le index | payload
 //
 // Indexes are consecutive across all segments. Appends are group-committed: every record appended
-// while the previous batch is being written and synced goes out in the next single write + fdatasync,
-// off the main thread. Reading back (open) checks every CRC. A record that fails at the very end of
-// the last segment is a torn write from a crash (its write never completed, so it was never
-// acknowledged): the tail is truncated with a warning. A bad record anywhere else is corruption and
-// open fails with WALCorruptError rather than serve partial data.
+// while the previous batch is being written and synced goes out in the next single write + fdatasync.
+//
+// A new segment is preallocated: extended to segmentBytes (zeros) and synced once, as etcd
+// preallocates its 64 MB segments. Records then overwrite zeros and the file size never changes, so
+// each fdatasync writes data only, not inode metadata (measured here: about 30% cheaper per sync).
+// After the last record comes an all-zero tail, which is the log's clean end; a segment is cut back
+// to its records when the next one starts.
+//
+// Reading back (open) checks every CRC. A record that fails at the very end of the last segment is a
+// torn write from a crash (its write never completed, so it was never acknowledged): it is cut off
+// with a warning. A bad record anywhere else is corruption and open fails with WALCorruptError
+// rather than serve partial data.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -39,6 +46,8 @@ export interface WALOptions {
   maxInflightSyncs?: number;
   /** Batches of at most this many records sync on the main thread; default INLINE_SYNC_MAX_BATCH. */
   inlineSyncMaxBatch?: number;
+  /** Extend new segments to segmentBytes up front (see above); default true. */
+  preallocate?: boolean;
   /** Told about repairs (torn tails); defaults to nothing. */
   warn?: (msg: string) => void;
 }
@@ -83,6 +92,41 @@ function decodeAt(buf: Buffer, off: number): Decoded {
   if (crc32(buf.subarray(off + 8, end)) !== sum) return { ok: false, reason: 'crc mismatch' };
   const index = Number(buf.readBigUInt64LE(off + 8));
   return { ok: true, record: { index, data: Buffer.from(buf.subarray(off + WAL_HEADER_BYTES, end)) }, next: end };
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Whether buf holds only zero bytes from off on: the unwritten, preallocated end of a segment. */
+function zeroFrom(buf: Buffer, off: number): boolean {
+  return dataEnd(buf, off) === off;
+}
+
+/** The offset just past the last non-zero byte of buf at or after off (off if there is none). */
+function dataEnd(buf: Buffer, off: number): number {
+  let end = buf.length;
+  while (end > off) {
+    const start = Math.max(off, end - ZEROS.length);
+    if (!buf.subarray(start, end).equals(ZEROS.subarray(0, end - start))) break;
+    end = start;
+  }
+  while (end > off && buf[end - 1] === 0) end--;
+  return end;
+}
+
+/** Creates a segment file, preallocated (extended with zeros and synced) when asked. */
+function createSegment(dir: string, file: string, opts: WALOptions): number {
+  const fd = fs.openSync(file, 'wx+');
+  try {
+    if (opts.preallocate !== false) {
+      fs.ftruncateSync(fd, opts.segmentBytes);
+      fs.fsyncSync(fd);
+    }
+    fsyncDir(dir);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  return fd;
 }
 
 function fsyncDir(dir: string): void {
@@ -178,6 +222,7 @@ export class WAL {
       }
       while (off < buf.length) {
         const d = decodeAt(buf, off);
+        if (!d.ok && zeroFrom(buf, off)) break; // the preallocated, never-written end
         if (!d.ok) {
           // A torn write is the unfinished end of the last batch: it can only be at the end of the
           // last segment, of an entry the backend never saw, with nothing valid after it.
@@ -189,6 +234,7 @@ export class WAL {
             `wal: dropping torn tail of ${path.basename(seg.file)} at offset ${off} (${buf.length - off} bytes, ${d.reason})`,
           );
           fs.truncateSync(seg.file, off);
+          if (opts.preallocate !== false) fs.truncateSync(seg.file, Math.max(buf.length, opts.segmentBytes));
           break;
         }
         if (d.record.index !== expect) {
@@ -211,12 +257,16 @@ export class WAL {
     let fd: number;
     if (segments.length === 0) {
       const seg = { seq: 0, firstIndex: lastIndex + 1, file: path.join(dir, segmentName(0, lastIndex + 1)) };
-      fd = fs.openSync(seg.file, 'a');
-      fsyncDir(dir);
+      fd = createSegment(dir, seg.file, opts);
       segments.push(seg);
       tailSize = 0;
     } else {
-      fd = fs.openSync(segments[segments.length - 1].file, 'a');
+      fd = fs.openSync(segments[segments.length - 1].file, 'r+');
+      if (opts.preallocate !== false && fs.fstatSync(fd).size < opts.segmentBytes) {
+        // a segment written without preallocation (or cut short by a repair): extend it now
+        fs.ftruncateSync(fd, opts.segmentBytes);
+        fs.fsyncSync(fd);
+      }
     }
     return { wal: new WAL(dir, opts, segments, fd, tailSize, lastIndex, onSynced, onFailed), records };
   }
@@ -227,7 +277,8 @@ export class WAL {
    * not a torn tail. (The index field is checked before the CRC, so the scan stays cheap.)
    */
   private static validRecordAfter(buf: Buffer, off: number, expect: number): boolean {
-    for (let p = off + 1; p + WAL_HEADER_BYTES <= buf.length; p++) {
+    const end = dataEnd(buf, off); // nothing can start in the zeros at the end
+    for (let p = off + 1; p < end && p + WAL_HEADER_BYTES <= buf.length; p++) {
       const idx = buf.readBigUInt64LE(p + 8);
       if (idx < BigInt(expect) || idx > BigInt(expect) + 1000000n) continue;
       if (decodeAt(buf, p).ok) return true;
@@ -278,7 +329,7 @@ export class WAL {
     // disk, runs on libuv's thread pool while the next batch gathers.
     try {
       let off = 0;
-      while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off);
+      while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off, this.size + off);
     } catch (err) {
       return this.fail(err as Error);
     }
@@ -290,11 +341,16 @@ export class WAL {
       this.releaseFd(fd);
       if (err) return this.fail(err);
       if (this.failed) return;
+      // When the next batch is big enough to sync on the thread pool, start it first: its sync then
+      // runs while this batch is applied and answered. A small next batch syncs inline, so it waits
+      // until this one is answered (and onSynced stays in index order either way).
+      const overlap = this.pending.length > (this.opts.inlineSyncMaxBatch ?? INLINE_SYNC_MAX_BATCH);
+      if (overlap) this.flush();
       if (last > this.durable) {
         this.durable = last;
         this.onSynced(last);
       }
-      this.flush();
+      if (!overlap) this.flush();
     };
     if (batch.length <= (this.opts.inlineSyncMaxBatch ?? INLINE_SYNC_MAX_BATCH)) {
       // A small batch means few writers are waiting: syncing right here saves the hand-over to
@@ -331,8 +387,9 @@ export class WAL {
     if (this.size < this.opts.segmentBytes || this.inflight > 0) return;
     const prev = this.segments[this.segments.length - 1];
     const seg = { seq: prev.seq + 1, firstIndex, file: path.join(this.dir, segmentName(prev.seq + 1, firstIndex)) };
-    const fd = fs.openSync(seg.file, 'a');
-    fsyncDir(this.dir);
+    // the finished segment loses its unused zeros (left there by a crash, open() reads them as its end)
+    fs.ftruncateSync(this.fd, this.size);
+    const fd = createSegment(this.dir, seg.file, this.opts);
     if (this.fdUsers.has(this.fd)) this.retired.add(this.fd);
     else fs.closeSync(this.fd);
     this.fd = fd;
