@@ -4,22 +4,30 @@ import type * as grpc from '@grpc/grpc-js';
 import { EtcdError } from '../../api/errors.js';
 import type { KVHandlers } from '../../api/gen/etcdserverpb/KV.js';
 import type { PutRequest__Output } from '../../api/gen/etcdserverpb/PutRequest.js';
+import type { PutResponse } from '../../api/gen/etcdserverpb/PutResponse.js';
 import type { RequestOp__Output } from '../../api/gen/etcdserverpb/RequestOp.js';
 import type { TxnRequest__Output } from '../../api/gen/etcdserverpb/TxnRequest.js';
 import { Applier, applyRange, checkSortTarget, NO_LEASES, rangeEndOf } from '../apply/applier.js';
 import type { EtcdServer } from '../server.js';
 import { withWireBytes } from '../storage/codec.js';
+import { encodeHeaderOnlyResponse } from './wire.js';
 import { unary } from './util.js';
 
 /**
- * The KV service definition for the server: as loaded from proto/, except that a decoded Put keeps
- * the bytes it came in, which the log then stores as they are (storage/codec.ts).
+ * The KV service definition for the server: as loaded from proto/, except on the Put path: a decoded
+ * Put keeps the bytes it came in, which the log then stores as they are (storage/codec.ts), and a
+ * response with only a header is encoded by hand (wire.ts).
  */
 export function kvServiceDefinition(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const put = def.Put;
   return {
     ...def,
-    Put: { ...put, requestDeserialize: (b: Buffer) => withWireBytes(put.requestDeserialize(b) as object, b) },
+    Put: {
+      ...put,
+      requestDeserialize: (b: Buffer) => withWireBytes(put.requestDeserialize(b) as object, b),
+      responseSerialize: (res: PutResponse) =>
+        (!res.prev_kv && encodeHeaderOnlyResponse(res.header)) || put.responseSerialize(res),
+    },
   };
 }
 
