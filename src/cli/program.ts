@@ -10,6 +10,7 @@ import { newTxnCommand } from './commands/txn.js';
 import { newCompactionCommand } from './commands/compaction.js';
 import { newWatchCommand } from './commands/watch.js';
 import { newMemberCommand } from './commands/member.js';
+import { newSnapshotCommand } from './commands/snapshot.js';
 import { newEndpointCommand } from './commands/endpoint.js';
 import { newVersionCommand } from './commands/version.js';
 import { newServeCommand } from './commands/serve.js';
@@ -72,6 +73,7 @@ const COMMANDS: (() => Command)[] = [
   newVersionCommand,
   newLeaseCommand,
   newMemberCommand,
+  newSnapshotCommand,
   newLockCommand,
   newElectCommand,
   newServeCommand,

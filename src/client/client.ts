@@ -14,6 +14,8 @@ import type { TxnResponse__Output } from '../api/gen/etcdserverpb/TxnResponse.js
 import type { CompactionResponse__Output } from '../api/gen/etcdserverpb/CompactionResponse.js';
 import type { MemberListResponse__Output } from '../api/gen/etcdserverpb/MemberListResponse.js';
 import type { StatusResponse__Output } from '../api/gen/etcdserverpb/StatusResponse.js';
+import type { SnapshotRequest } from '../api/gen/etcdserverpb/SnapshotRequest.js';
+import type { SnapshotResponse__Output } from '../api/gen/etcdserverpb/SnapshotResponse.js';
 import type { LeaseGrantResponse__Output } from '../api/gen/etcdserverpb/LeaseGrantResponse.js';
 import type { LeaseRevokeResponse__Output } from '../api/gen/etcdserverpb/LeaseRevokeResponse.js';
 import type { LeaseTimeToLiveResponse__Output } from '../api/gen/etcdserverpb/LeaseTimeToLiveResponse.js';
@@ -79,6 +81,40 @@ export class EtcdClient {
   // Maintenance
   status(): Promise<StatusResponse__Output> {
     return this.conn.unary('Maintenance', 'Status', {});
+  }
+
+  /**
+   * Streams the server's backend snapshot (Maintenance.Snapshot): onBlob gets each piece in order,
+   * the last being the SHA-256 of the rest; resolves when the server ends the stream.
+   */
+  async snapshot(onBlob: (blob: Buffer) => void | Promise<void>, timeoutMs = 0): Promise<void> {
+    const stream = await this.conn.duplex<SnapshotRequest, SnapshotResponse__Output>('Maintenance', 'Snapshot');
+    return new Promise((resolve, reject) => {
+      const timer = timeoutMs > 0 ? setTimeout(() => fail(new Error('context deadline exceeded')), timeoutMs) : undefined;
+      let done = false;
+      let chain = Promise.resolve();
+      const fail = (e: Error): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        stream.cancel();
+        reject(e);
+      };
+      stream.on('data', (r) => {
+        chain = chain.then(() => onBlob(r.blob)).catch((e: Error) => fail(e));
+      });
+      stream.on('error', (e) => fail(toError(e)));
+      stream.on('end', () => {
+        void chain.then(() => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      stream.write({});
+      stream.end();
+    });
   }
 
   // Lease

@@ -73,8 +73,14 @@ class GrpcJsTransport implements Transport {
   }
 
   duplex<Req, Res>(service: string, method: string, metadata: Record<string, string>): DuplexStream<Req, Res> {
-    const stub = this.stub(service) as unknown as Record<string, (md: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientDuplexStream<Req, Res>>;
-    const s = stub[method]!.call(stub, toMetadata(metadata), {});
+    const stub = this.stub(service);
+    type MethodFn = ((md: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientDuplexStream<Req, Res>) & grpc.MethodDefinition<Req, Res>;
+    const fn = (stub as unknown as Record<string, MethodFn>)[method]!;
+    // A server-streaming method (Snapshot) is called the same way on the wire: one request written,
+    // then the request side closed; so it goes through a bidi call too.
+    const s = fn.requestStream
+      ? fn.call(stub, toMetadata(metadata), {})
+      : stub.makeBidiStreamRequest(fn.path, fn.requestSerialize, fn.responseDeserialize, toMetadata(metadata), {});
     // grpc-js errors carry code and details already.
     return s as unknown as DuplexStream<Req, Res>;
   }

@@ -16,6 +16,7 @@ const FILES = {
   'authpb/auth.proto': 'auth/authpb/auth.proto',
   'v3lockpb/v3lock.proto': 'etcdserver/api/v3lock/v3lockpb/v3lock.proto',
   'v3electionpb/v3election.proto': 'etcdserver/api/v3election/v3electionpb/v3election.proto',
+  'leasepb/lease.proto': 'lease/leasepb/lease.proto',
 };
 
 function skipReason() {
@@ -46,7 +47,7 @@ function strippedEtcdProtos() {
 function describe(dir) {
   const root = new protobuf.Root();
   root.resolvePath = (_o, t) => path.join(dir, t);
-  root.loadSync(['etcdserverpb/rpc.proto', 'v3lockpb/v3lock.proto', 'v3electionpb/v3election.proto'], { keepCase: true });
+  root.loadSync(['etcdserverpb/rpc.proto', 'v3lockpb/v3lock.proto', 'v3electionpb/v3election.proto', 'leasepb/lease.proto'], { keepCase: true });
   root.resolveAll();
   const out = {};
   const walk = (ns) => {

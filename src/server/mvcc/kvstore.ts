@@ -110,6 +110,18 @@ export class KVStore {
     return h.slice(lo, end);
   }
 
+  /**
+   * Every version the store keeps (what a backend holds after compaction), in revision order. Unlike
+   * historySince, this includes the versions below the compacted revision that are still visible.
+   */
+  keptVersions(): KeyVersion[] {
+    const out: KeyVersion[] = [];
+    this.index.forEachPair((_k, h) => {
+      for (const v of h.versions) out.push(v);
+    });
+    return out.sort((a, b) => a.main - b.main || a.sub - b.sub);
+  }
+
   /** The version of key that an event at (main, sub) replaced, if it was live: a watcher's prev_kv. */
   previousOf(v: KeyVersion): KeyVersion | undefined {
     const hist = this.index.get(v.key);
