@@ -4,7 +4,9 @@
 //
 // Layout, one LMDB environment with named databases:
 //   kv:    16-byte key = main revision (u64 BE) + sub revision (u64 BE), so LMDB order is revision order;
-//          value = {k: key bytes, c: create revision, v: version, val: value bytes | null (tombstone), l: lease}
+//          value, binary (format 1):
+//            u8 format = 1 | u8 flags (bit 0: tombstone) | u64 BE create revision | u64 BE version |
+//            u8 n | lease ID, n ASCII decimal digits | u32 BE key length | key | value (the rest)
 //   meta:  consistentIndex, rev, compactRev, clusterId, memberId, ... (string keys)
 //   lease: lease ID (decimal string) -> {ttl}
 //
@@ -23,12 +25,58 @@ export class BackendError extends Error {
   }
 }
 
-interface StoredVersion {
-  k: Buffer | Uint8Array;
-  c: number;
-  v: number;
-  val: Buffer | Uint8Array | null;
-  l: string;
+const VERSION_FORMAT = 1;
+const TOMBSTONE = 1;
+
+function writeU64(b: Buffer, off: number, n: number): void {
+  b.writeUInt32BE(Math.floor(n / 0x100000000), off);
+  b.writeUInt32BE(n >>> 0, off + 4);
+}
+
+function readU64(b: Buffer, off: number): number {
+  return b.readUInt32BE(off) * 0x100000000 + b.readUInt32BE(off + 4);
+}
+
+/** One key version as stored in the kv database (layout above). */
+export function encodeVersion(v: KeyVersion): Buffer {
+  const keyLen = v.key.length; // latin1: one byte per char
+  const valLen = v.value ? v.value.length : 0;
+  const b = Buffer.allocUnsafe(19 + v.lease.length + 4 + keyLen + valLen);
+  b[0] = VERSION_FORMAT;
+  b[1] = v.value === null ? TOMBSTONE : 0;
+  writeU64(b, 2, v.createRev);
+  writeU64(b, 10, v.version);
+  b[18] = v.lease.length;
+  let off = 19 + b.write(v.lease, 19, 'latin1');
+  b.writeUInt32BE(keyLen, off);
+  off += 4;
+  off += b.write(v.key, off, 'latin1');
+  if (v.value) v.value.copy(b, off);
+  return b;
+}
+
+/** Reads back encodeVersion's bytes for revision main/sub; throws BackendError if they are not that. */
+export function decodeVersion(b: Buffer, main: number, sub: number): KeyVersion {
+  const bad = (why: string): BackendError => new BackendError(`corrupt record at revision ${main}/${sub}: ${why}`);
+  if (b.length < 23) throw bad(`${b.length} bytes`);
+  if (b[0] !== VERSION_FORMAT) throw bad(`unknown record format ${b[0]}`);
+  const leaseLen = b[18];
+  let off = 19 + leaseLen;
+  if (off + 4 > b.length) throw bad('lease runs past the end');
+  const lease = b.toString('latin1', 19, off);
+  const keyLen = b.readUInt32BE(off);
+  off += 4;
+  if (off + keyLen > b.length) throw bad('key runs past the end');
+  const tomb = (b[1] & TOMBSTONE) !== 0;
+  return {
+    key: b.toString('latin1', off, off + keyLen),
+    main,
+    sub,
+    createRev: readU64(b, 2),
+    version: readU64(b, 10),
+    value: tomb ? null : Buffer.from(b.subarray(off + keyLen)),
+    lease,
+  };
 }
 
 export interface AppliedState {
@@ -39,19 +87,15 @@ export interface AppliedState {
 
 export function revisionKey(main: number, sub: number): Buffer {
   const b = Buffer.allocUnsafe(16);
-  b.writeBigUInt64BE(BigInt(main), 0);
-  b.writeBigUInt64BE(BigInt(sub), 8);
+  writeU64(b, 0, main);
+  writeU64(b, 8, sub);
   return b;
-}
-
-function toBuffer(u: Buffer | Uint8Array): Buffer {
-  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
 export class Backend {
   private constructor(
     private readonly root: RootDatabase,
-    private readonly kv: Database<StoredVersion, Buffer>,
+    private readonly kv: Database<Buffer, Buffer>,
     private readonly meta: Database<unknown, string>,
     readonly leases: Database<unknown, string>,
     private readonly file: string,
@@ -64,7 +108,7 @@ export class Backend {
       // on its own thread. (Gathering several turns with eventTurnBatching: false stalled writes
       // after a large value here, so the default stays.)
       root = open({ path: file, maxDbs: 8, compression: false });
-      const kv = root.openDB<StoredVersion, Buffer>('kv', { keyEncoding: 'binary' });
+      const kv = root.openDB<Buffer, Buffer>('kv', { keyEncoding: 'binary', encoding: 'binary' });
       const meta = root.openDB<unknown, string>('meta', {});
       const leases = root.openDB<unknown, string>('lease', {});
       // touch every database once so that a damaged file fails here, not mid-serve
@@ -99,39 +143,21 @@ export class Backend {
     const upTo = this.applied().rev;
     for (const { key, value } of this.kv.getRange({})) {
       const k = key as Buffer;
-      const main = Number(k.readBigUInt64BE(0));
+      const main = readU64(k, 0);
       if (main > upTo) {
         // saved ahead of the applied record before a crash: the log replays its entry
         this.kv.remove(k);
         continue;
       }
-      const sub = Number(k.readBigUInt64BE(8));
-      if (!value || typeof value !== 'object' || !('k' in value)) {
-        throw new BackendError(`corrupt record at revision ${main}/${sub}`);
-      }
-      yield {
-        key: toBuffer(value.k).toString('latin1'),
-        main,
-        sub,
-        createRev: value.c,
-        version: value.v,
-        value: value.val === null ? null : toBuffer(value.val),
-        lease: value.l,
-      };
+      const sub = readU64(k, 8);
+      if (!Buffer.isBuffer(value)) throw new BackendError(`corrupt record at revision ${main}/${sub}`);
+      yield decodeVersion(value, main, sub);
     }
   }
 
   /** Queues the effects of applied log entries up to state.consistentIndex; lmdb-js commits them in order. */
   save(added: readonly KeyVersion[], removed: readonly KeyVersion[], state: AppliedState): void {
-    for (const v of added) {
-      this.kv.put(revisionKey(v.main, v.sub), {
-        k: Buffer.from(v.key, 'latin1'),
-        c: v.createRev,
-        v: v.version,
-        val: v.value,
-        l: v.lease,
-      });
-    }
+    for (const v of added) this.kv.put(revisionKey(v.main, v.sub), encodeVersion(v));
     for (const v of removed) this.kv.remove(revisionKey(v.main, v.sub));
     for (const [id, value] of this.pendingLeases) {
       if (value === undefined) this.leases.remove(id);
