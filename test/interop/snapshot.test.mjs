@@ -134,7 +134,7 @@ test('snapshot save, status and restore with real etcdctl and etcd', { skip, tim
     assert.equal(Number(put.header.revision), Number(want.header.revision) + 1);
   } finally {
     for (const p of procs) await p.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    for (const d of [dir, ours.dataDir, real.dataDir]) fs.rmSync(d, { recursive: true, force: true });
   }
 });
 
@@ -178,6 +178,6 @@ test('our CLI snapshot save: etcdctl output, and real etcd snapshots saved byte 
   } finally {
     await ours.stop();
     await real.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    for (const d of [dir, ours.dataDir, real.dataDir]) fs.rmSync(d, { recursive: true, force: true });
   }
 });
