@@ -13,10 +13,14 @@ import { unary } from './util.js';
 /** The etcd API version this server speaks, reported as its version. */
 export const SERVER_VERSION = '3.4.0';
 
-/** CRC-32 over every kept version at or below rev, in revision order: equal stores hash equal. */
+/**
+ * CRC-32 over every version the store keeps at or below rev, in revision order: equal stores hash
+ * equal. (The kept versions, not the watch history: after a compaction the history no longer holds
+ * the older versions that stay visible.)
+ */
 function hashKV(server: EtcdServer, rev: number): number {
   let h = 0;
-  for (const v of server.kv.historySince(0, Number.MAX_SAFE_INTEGER)) {
+  for (const v of server.kv.keptVersions()) {
     if (v.main > rev) break;
     const hdr = Buffer.alloc(16);
     hdr.writeDoubleBE(v.main, 0);
