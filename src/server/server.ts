@@ -49,10 +49,12 @@ const SAVE_INTERVAL_MS = 20;
 
 export type Logger = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
+/** Told once whether a proposal was applied (and how) or failed. */
+export type ProposeCallback = (err: Error | null, result?: ApplyResult) => void;
+
 interface Waiter {
   req: InternalRequest__Output;
-  resolve: (r: ApplyResult) => void;
-  reject: (e: Error) => void;
+  done: ProposeCallback;
 }
 
 export class EtcdServer {
@@ -217,26 +219,34 @@ export class EtcdServer {
    * errors) reject with an EtcdError.
    */
   propose(req: InternalRequest): Promise<ApplyResult> {
-    if (this.stopped) return Promise.reject(EtcdError.of('Stopped'));
+    return new Promise<ApplyResult>((resolve, reject) => {
+      this.proposeWith(req, (err, result) => (err ? reject(err) : resolve(result!)));
+    });
+  }
+
+  /**
+   * propose() with a callback, called exactly once, possibly before this returns (a request refused
+   * up front). For the busiest handlers: it saves the promises per request.
+   */
+  proposeWith(req: InternalRequest, done: ProposeCallback): void {
+    if (this.stopped) return done(EtcdError.of('Stopped'));
     if ((req.put || (req.txn && txnHasPut(req.txn))) && this.quotaExceeded()) {
       this.noSpace = true;
-      return Promise.reject(EtcdError.of('NoSpace'));
+      return done(EtcdError.of('NoSpace'));
     }
     const index = this.nextIndex++;
     const data = encodeInternalRequest(req, index);
     if (data.length > this.cfg.maxRequestBytes) {
       this.nextIndex--;
-      return Promise.reject(EtcdError.of('RequestTooLarge'));
+      return done(EtcdError.of('RequestTooLarge'));
     }
-    return new Promise<ApplyResult>((resolve, reject) => {
-      this.waiting.set(index, { req: req as InternalRequest__Output, resolve, reject });
-      try {
-        this.wal.append(index, data);
-      } catch (e) {
-        this.waiting.delete(index);
-        reject(e as Error);
-      }
-    });
+    this.waiting.set(index, { req: req as InternalRequest__Output, done });
+    try {
+      this.wal.append(index, data);
+    } catch (e) {
+      this.waiting.delete(index);
+      done(e as Error);
+    }
   }
 
   private onDurable(last: number): void {
@@ -244,10 +254,18 @@ export class EtcdServer {
       const w = this.waiting.get(i);
       if (!w) continue;
       this.waiting.delete(i);
+      let result: ApplyResult | undefined;
+      let error: Error | null = null;
       try {
-        w.resolve(this.applyEntry(i, w.req));
+        result = this.applyEntry(i, w.req);
       } catch (e) {
-        w.reject(e as Error);
+        error = e as Error;
+      }
+      try {
+        w.done(error, result);
+      } catch (e) {
+        // a waiter's own failure must not stop the others from being answered
+        this.log('error', `answering entry ${i} failed: ${(e as Error).message}`);
       }
     }
     this.saveApplied();
@@ -324,7 +342,7 @@ export class EtcdServer {
   private fail(err: Error): void {
     this.stopped = err;
     this.log('error', `stopping: ${err.message}`);
-    for (const [, w] of this.waiting) w.reject(EtcdError.of('Stopped'));
+    for (const [, w] of this.waiting) w.done(EtcdError.of('Stopped'));
     this.waiting.clear();
   }
 

@@ -11,7 +11,7 @@ import { Applier, applyRange, checkSortTarget, NO_LEASES, rangeEndOf } from '../
 import type { EtcdServer } from '../server.js';
 import { withWireBytes } from '../storage/codec.js';
 import { encodeHeaderOnlyResponse } from './wire.js';
-import { unary } from './util.js';
+import { toServiceError, unary } from './util.js';
 
 /**
  * The KV service definition for the server: as loaded from proto/, except on the Put path: a decoded
@@ -119,12 +119,20 @@ export function kvHandlers(server: EtcdServer): KVHandlers {
       return { header: server.header(r.rev), ...r.resp };
     }),
 
-    Put: unary(async (req) => {
-      checkPut(req);
-      const r = await server.propose({ put: req });
-      if (r.kind !== 'put') throw new Error('unexpected apply result');
-      return { header: server.header(r.rev), ...r.resp };
-    }),
+    // the busiest handler, written with callbacks: no promise per request
+    Put: (call, callback) => {
+      const req = call.request;
+      try {
+        checkPut(req);
+      } catch (e) {
+        return callback(toServiceError(e) as grpc.ServiceError);
+      }
+      server.proposeWith({ put: req }, (err, r) => {
+        if (err) return callback(toServiceError(err) as grpc.ServiceError);
+        if (r?.kind !== 'put') return callback(toServiceError(new Error('unexpected apply result')) as grpc.ServiceError);
+        callback(null, { header: server.header(r.rev), ...r.resp });
+      });
+    },
 
     DeleteRange: unary(async (req) => {
       if (req.key.length === 0) throw EtcdError.of('EmptyKey');
