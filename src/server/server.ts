@@ -80,6 +80,9 @@ export class EtcdServer {
   private savedIndex = 0;
   private saveTimer: NodeJS.Timeout | undefined;
   private releasing = false;
+  /** Set while the backend is being defragmented: applied entries wait in memory (and in the log). */
+  private savesHeld = false;
+  private defragRun: Promise<void> | undefined;
   private noSpace = false;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Listeners told after each applied entry (the lessor uses it to persist; tests to observe). */
@@ -308,7 +311,7 @@ export class EtcdServer {
       clearTimeout(this.saveTimer);
       this.saveTimer = undefined;
     }
-    if (this.savedIndex === this.appliedIndex) return;
+    if (this.savedIndex === this.appliedIndex || this.savesHeld) return;
     const added = this.pendingAdded;
     const removed = this.pendingRemoved;
     this.pendingAdded = [];
@@ -323,7 +326,7 @@ export class EtcdServer {
 
   /** Once the backend holds entries durably, the log segments before them can go. */
   private maybeReleaseLog(): void {
-    if (this.releasing || this.wal.segmentCount() < 2) return;
+    if (this.releasing || this.savesHeld || this.wal.segmentCount() < 2) return;
     this.releasing = true;
     this.saveNow();
     const upTo = this.savedIndex;
@@ -346,6 +349,36 @@ export class EtcdServer {
     this.waiting.clear();
   }
 
+  /**
+   * Defragments the backend (etcd's Defragment): everything applied is saved first; while the
+   * database is rewritten, writes go on and are answered as usual (the log holds them) and are saved
+   * once it is back. One at a time; a second call waits for the first.
+   */
+  defragment(): Promise<void> {
+    const run = (this.defragRun ?? Promise.resolve())
+      .catch(() => {})
+      .then(async () => {
+        if (this.stopped) throw EtcdError.of('Stopped');
+        await this.sync();
+        this.savesHeld = true;
+        try {
+          await this.backend.defragment();
+        } catch (e) {
+          this.log('error', `defragment failed: ${(e as Error).message}`);
+          if (!this.backend.isOpen()) this.fail(e as Error);
+          throw e;
+        } finally {
+          this.savesHeld = false;
+          if (this.backend.isOpen()) {
+            this.saveNow();
+            this.maybeReleaseLog();
+          }
+        }
+      });
+    this.defragRun = run;
+    return run;
+  }
+
   /** Resolves when every durable write is also saved in the backend. */
   async sync(): Promise<void> {
     await this.wal.idle();
@@ -359,6 +392,7 @@ export class EtcdServer {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    await this.defragRun?.catch(() => {});
     try {
       await this.wal.close();
       this.saveNow();

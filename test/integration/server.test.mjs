@@ -302,3 +302,64 @@ test('HashKV covers the versions a compaction keeps, and equal stores hash equal
   assert.equal(hashes[0], hashes[2], 'the same writes hash the same');
   assert.notEqual(hashes[0], hashes[1], 'a different value kept below the compaction changes the hash');
 });
+
+test('Defragment gives a compacted database\'s space back: the NOSPACE alarm clears, data and writes made meanwhile survive', async () => {
+  const dir = tmpDir();
+  const quota = 2 * 1024 * 1024;
+  const args = ['--quota-backend-bytes', String(quota)];
+  let s = await startServer('ours', { dataDir: dir, extraArgs: args });
+  const api = loadApi();
+  let kv = kvClient(s.endpoint);
+  let m = new api.etcdserverpb.Maintenance(s.endpoint, grpc.credentials.createInsecure());
+  try {
+    await call(kv, 'Put', { key: Buffer.from('keep'), value: Buffer.from('me') });
+    let refused;
+    for (let i = 0; i < 100 && !refused; i++) {
+      try {
+        await call(kv, 'Put', { key: Buffer.from(`big${i}`), value: Buffer.alloc(100000, 120) });
+      } catch (e) {
+        refused = e;
+      }
+      await new Promise((r) => setTimeout(r, 30)); // the backend commits in the background
+    }
+    assert.match(refused?.details ?? '', /database space exceeded/);
+    const full = await call(m, 'Status', {});
+    assert.ok(Number(full.dbSize) >= quota, `dbSize ${full.dbSize}`);
+    // etcd's way out: delete, compact, defragment
+    const del = await call(kv, 'DeleteRange', { key: Buffer.from('big'), range_end: Buffer.from('bih') });
+    assert.ok(Number(del.deleted) > 5);
+    await call(kv, 'Compact', { revision: del.header.revision, physical: true });
+    await call(m, 'Defragment', {});
+    await new Promise((r) => setTimeout(r, 300)); // the size is re-read every 250 ms
+    const after = await call(m, 'Status', {});
+    assert.ok(Number(after.dbSize) < quota / 2, `dbSize after defragment ${after.dbSize} (was ${full.dbSize})`);
+    const alarms = await call(m, 'Alarm', { action: 'GET' });
+    assert.deepEqual(alarms.alarms, [], 'NOSPACE is gone');
+    await call(kv, 'Put', { key: Buffer.from('after'), value: Buffer.from('ok') });
+    // writes keep going while the database is rewritten
+    const during = Promise.all(
+      Array.from({ length: 20 }, (_, i) => call(kv, 'Put', { key: Buffer.from(`during${i}`), value: Buffer.from(String(i)) })),
+    ).catch((e) => e);
+    await call(m, 'Defragment', {});
+    const writes = await during;
+    assert.ok(Array.isArray(writes), `writes during the defragmentation: ${writes}`);
+  } finally {
+    kv.close();
+    m.close();
+    await s.kill(); // no clean shutdown: what was acknowledged must be there after a restart
+  }
+  s = await startServer('ours', { dataDir: dir, extraArgs: args });
+  kv = kvClient(s.endpoint);
+  try {
+    const get = async (k) => (await call(kv, 'Range', { key: Buffer.from(k) })).kvs.map((x) => x.value.toString());
+    assert.deepEqual(await get('keep'), ['me']);
+    assert.deepEqual(await get('after'), ['ok']);
+    assert.deepEqual(await get('during19'), ['19']);
+    const big = await call(kv, 'Range', { key: Buffer.from('big'), range_end: Buffer.from('bih'), count_only: true });
+    assert.equal(big.count, '0');
+    assert.equal(fs.existsSync(path.join(dir, 'member', 'snap', 'db.defrag')), false, 'no copy left behind');
+  } finally {
+    kv.close();
+    await s.stop();
+  }
+});

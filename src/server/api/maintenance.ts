@@ -72,7 +72,7 @@ export function maintenanceHandlers(server: EtcdServer): MaintenanceHandlers {
       return { header: server.header(), alarms: active };
     }),
     Defragment: unary(async () => {
-      await server.sync();
+      await server.defragment();
       return { header: server.header() };
     }),
     Hash: unary(() => ({ header: server.header(), hash: hashKV(server, server.kv.rev()) })),

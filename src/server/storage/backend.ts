@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { KeyVersion } from '../mvcc/key_index.js';
+import { fsyncDir } from './fsync.js';
 
 export class BackendError extends Error {
   constructor(message: string) {
@@ -85,6 +86,9 @@ export interface AppliedState {
   compactRev: number;
 }
 
+const DEFRAG_SUFFIX = '.defrag';
+
+
 export function revisionKey(main: number, sub: number): Buffer {
   const b = Buffer.allocUnsafe(16);
   writeU64(b, 0, main);
@@ -94,29 +98,92 @@ export function revisionKey(main: number, sub: number): Buffer {
 
 export class Backend {
   private constructor(
-    private readonly root: RootDatabase,
-    private readonly kv: Database<Buffer, Buffer>,
-    private readonly meta: Database<unknown, string>,
-    readonly leases: Database<unknown, string>,
+    private root: RootDatabase,
+    private kv: Database<Buffer, Buffer>,
+    private meta: Database<unknown, string>,
+    private leaseDb: Database<unknown, string>,
     private readonly file: string,
   ) {}
 
   static open(file: string): Backend {
-    let root: RootDatabase;
+    // a defragmentation cut short by a crash leaves its unfinished copy; the database itself is whole
+    fs.rmSync(file + DEFRAG_SUFFIX, { recursive: true, force: true });
+    const dbs = Backend.openEnv(file);
+    return new Backend(dbs.root, dbs.kv, dbs.meta, dbs.leases, file);
+  }
+
+  private static openEnv(file: string): {
+    root: RootDatabase;
+    kv: Database<Buffer, Buffer>;
+    meta: Database<unknown, string>;
+    leases: Database<unknown, string>;
+  } {
     try {
       // lmdb-js batches the writes of one event-loop turn into one transaction, committed and synced
       // on its own thread. (Gathering several turns with eventTurnBatching: false stalled writes
       // after a large value here, so the default stays.)
-      root = open({ path: file, maxDbs: 8, compression: false });
+      const root = open({ path: file, maxDbs: 8, compression: false });
       const kv = root.openDB<Buffer, Buffer>('kv', { keyEncoding: 'binary', encoding: 'binary' });
       const meta = root.openDB<unknown, string>('meta', {});
       const leases = root.openDB<unknown, string>('lease', {});
       // touch every database once so that a damaged file fails here, not mid-serve
       meta.get('consistentIndex');
-      return new Backend(root, kv, meta, leases, file);
+      return { root, kv, meta, leases };
     } catch (e) {
       throw new BackendError(`cannot open ${file}: ${(e as Error).message}`);
     }
+  }
+
+  /** The stored leases (read once at start-up by the lessor). */
+  get leases(): Database<unknown, string> {
+    return this.leaseDb;
+  }
+
+  /**
+   * Rewrites the database compactly, as etcd's defragmentation rewrites bbolt's file: LMDB reuses
+   * freed pages but never gives them back, so after a compaction the file keeps its size until
+   * this runs. The caller must hold back save() until it resolves (the log keeps those entries).
+   *
+   * LMDB copies the environment with compaction into <file>.defrag (on its own thread), the copy is
+   * synced, the environment is closed, and the copy's data file is renamed over the old one: a
+   * rename is atomic, so a crash leaves either file whole; open() clears a leftover copy.
+   */
+  async defragment(): Promise<void> {
+    await this.flushed();
+    const tmp = this.file + DEFRAG_SUFFIX;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp);
+    await this.root.backup(tmp, true);
+    const copy = path.join(tmp, 'data.mdb');
+    const fd = fs.openSync(copy, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.open = false;
+    await this.root.close();
+    try {
+      fs.renameSync(copy, path.join(this.file, 'data.mdb'));
+      fsyncDir(this.file);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      // reopen whatever is there now: the copy, or the old file if the rename failed
+      const dbs = Backend.openEnv(this.file);
+      this.root = dbs.root;
+      this.kv = dbs.kv;
+      this.meta = dbs.meta;
+      this.leaseDb = dbs.leases;
+      this.open = true;
+      this.sizeReadAt = 0;
+    }
+  }
+
+  private open = true;
+
+  /** False only if a defragmentation could not reopen the database: nothing can be saved then. */
+  isOpen(): boolean {
+    return this.open;
   }
 
   /**
@@ -160,8 +227,8 @@ export class Backend {
     for (const v of added) this.kv.put(revisionKey(v.main, v.sub), encodeVersion(v));
     for (const v of removed) this.kv.remove(revisionKey(v.main, v.sub));
     for (const [id, value] of this.pendingLeases) {
-      if (value === undefined) this.leases.remove(id);
-      else this.leases.put(id, value);
+      if (value === undefined) this.leaseDb.remove(id);
+      else this.leaseDb.put(id, value);
     }
     this.pendingLeases = [];
     // written last, in the same event-loop turn, so lmdb-js commits it in the same transaction

@@ -23,6 +23,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { fsyncDir } from './fsync.js';
 
 export const WAL_HEADER_BYTES = 16;
 
@@ -129,14 +130,6 @@ function createSegment(dir: string, file: string, opts: WALOptions): number {
   return fd;
 }
 
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 interface Pending {
   buf: Buffer;
