@@ -10,6 +10,17 @@ export class FlagError extends Error {
   }
 }
 
+/**
+ * A flag that parsed but whose value etcd refuses when it checks the configuration: etcd reports
+ * these as "error verifying flags, ..." and exits 1 (parse errors print the usage and exit 2).
+ */
+export class FlagVerifyError extends FlagError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FlagVerifyError';
+  }
+}
+
 type Kind = 'string' | 'bool' | 'uint' | 'urls' | 'duration';
 
 interface FlagDef {
@@ -125,7 +136,7 @@ export const FLAGS: Record<string, FlagDef> = {
     help: "Interpret 'auto-compaction-retention' one of: periodic|revision (default \"periodic\").",
     apply: (c, v) => {
       if (v !== 'periodic' && v !== 'revision') {
-        throw new FlagError(`unknown auto-compaction-mode "${v}" (want periodic or revision)`);
+        throw new FlagVerifyError(`unknown auto-compaction-mode "${v}"`);
       }
       c.autoCompactionMode = v;
     },
@@ -140,7 +151,7 @@ export const FLAGS: Record<string, FlagDef> = {
     help: "Configures log level. Only supports debug, info, warn, error, panic, or fatal (default \"info\").",
     apply: (c, v) => {
       if (!['debug', 'info', 'warn', 'error', 'panic', 'fatal'].includes(v)) {
-        throw new FlagError(`unknown log-level "${v}" (want debug, info, warn, error, panic or fatal)`);
+        throw new FlagVerifyError(`unknown log-level "${v}" (want debug, info, warn, error, panic or fatal)`);
       }
       c.logLevel = v as ServerConfig['logLevel'];
     },

@@ -1,7 +1,7 @@
 // The server's command line: `etcd [flags]` and `etcdctl serve [flags]`. Parses etcd's flags, starts
 // the embedded server, and stops it cleanly on SIGINT/SIGTERM.
 import { startServer } from './embed.js';
-import { FlagError, parseServerFlags, serverUsage } from './flags.js';
+import { FlagError, FlagVerifyError, parseServerFlags, serverUsage } from './flags.js';
 import { parseInitialCluster } from './server.js';
 import { SERVER_VERSION } from './api/maintenance.js';
 
@@ -17,6 +17,10 @@ export async function runServerMain(argv: string[]): Promise<void> {
   try {
     parsed = parseServerFlags(argv);
   } catch (e) {
+    if (e instanceof FlagVerifyError) {
+      process.stderr.write(`error verifying flags, ${e.message}. See 'etcd --help'.\n`);
+      process.exit(1);
+    }
     if (e instanceof FlagError) {
       process.stderr.write(`${e.message}\n${serverUsage()}`);
       process.exit(2);
