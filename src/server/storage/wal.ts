@@ -316,11 +316,12 @@ export class WAL {
     this.pending = [];
     const buf = batch.length === 1 ? batch[0].buf : Buffer.concat(batch.map((p) => p.buf));
     const last = batch[batch.length - 1].index;
-    this.maybeCut(batch[0].index);
-    const fd = this.fd;
     // The write only copies into the page cache, so it runs here; the sync, which waits for the
     // disk, runs on libuv's thread pool while the next batch gathers.
+    let fd = this.fd;
     try {
+      this.maybeCut(batch[0].index); // may fail too (no space for a new segment): nothing is acknowledged then
+      fd = this.fd;
       let off = 0;
       while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off, this.size + off);
     } catch (err) {
