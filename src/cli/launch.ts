@@ -14,7 +14,11 @@ function launch(): void {
   const file = path.join(__dirname, 'etcdctl.cjs');
   // `serve` imports the server (ESM) dynamically, which code compiled by vm.Script cannot do on
   // node 20; the server is long-running anyway, so it gains nothing from the cache.
-  if (process.argv[2] === 'serve') {
+  // `snapshot restore` likewise imports the server's storage module; a false match (a key named
+  // so) only costs the cache.
+  const args = process.argv.slice(2);
+  const restore = args.indexOf('snapshot') >= 0 && args.indexOf('restore') > args.indexOf('snapshot');
+  if (process.argv[2] === 'serve' || restore) {
     require(file);
     return;
   }

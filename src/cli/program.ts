@@ -8,6 +8,8 @@ import { newPutCommand } from './commands/put.js';
 import { newDelCommand } from './commands/del.js';
 import { newTxnCommand } from './commands/txn.js';
 import { newCompactionCommand } from './commands/compaction.js';
+import { newAlarmCommand } from './commands/alarm.js';
+import { newDefragCommand } from './commands/defrag.js';
 import { newWatchCommand } from './commands/watch.js';
 import { newMemberCommand } from './commands/member.js';
 import { newSnapshotCommand } from './commands/snapshot.js';
@@ -68,6 +70,8 @@ const COMMANDS: (() => Command)[] = [
   newDelCommand,
   newTxnCommand,
   newCompactionCommand,
+  newAlarmCommand,
+  newDefragCommand,
   newEndpointCommand,
   newWatchCommand,
   newVersionCommand,
@@ -132,7 +136,7 @@ export function expandCommandPrefixes(argv: string[], program: Command): string[
 /** pflag accepts --flag=true/false for booleans; commander wants --flag / --no-flag. */
 export function normalizeBoolFlags(argv: string[]): string[] {
   const bools = new Set(GLOBAL_FLAGS.filter((f) => f.bool).map(longName));
-  const local = new Set(['prefix', 'from-key', 'keys-only', 'count-only', 'print-value-only', 'prev-kv', 'ignore-value', 'ignore-lease', 'interactive', 'physical', 'progress-notify', 'linearizable', 'cluster', 'hex']);
+  const local = new Set(['prefix', 'from-key', 'keys-only', 'count-only', 'print-value-only', 'prev-kv', 'ignore-value', 'ignore-lease', 'interactive', 'physical', 'progress-notify', 'linearizable', 'cluster', 'hex', 'skip-hash-check']);
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;

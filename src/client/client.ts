@@ -16,6 +16,10 @@ import type { MemberListResponse__Output } from '../api/gen/etcdserverpb/MemberL
 import type { StatusResponse__Output } from '../api/gen/etcdserverpb/StatusResponse.js';
 import type { SnapshotRequest } from '../api/gen/etcdserverpb/SnapshotRequest.js';
 import type { SnapshotResponse__Output } from '../api/gen/etcdserverpb/SnapshotResponse.js';
+import type { AlarmRequest } from '../api/gen/etcdserverpb/AlarmRequest.js';
+import type { AlarmResponse__Output } from '../api/gen/etcdserverpb/AlarmResponse.js';
+import type { AlarmMember__Output } from '../api/gen/etcdserverpb/AlarmMember.js';
+import type { DefragmentResponse__Output } from '../api/gen/etcdserverpb/DefragmentResponse.js';
 import type { LeaseGrantResponse__Output } from '../api/gen/etcdserverpb/LeaseGrantResponse.js';
 import type { LeaseRevokeResponse__Output } from '../api/gen/etcdserverpb/LeaseRevokeResponse.js';
 import type { LeaseTimeToLiveResponse__Output } from '../api/gen/etcdserverpb/LeaseTimeToLiveResponse.js';
@@ -27,7 +31,7 @@ export type {
   RangeRequest, RangeResponse__Output, PutRequest, PutResponse__Output, DeleteRangeRequest, DeleteRangeResponse__Output,
   TxnRequest, TxnResponse__Output, CompactionResponse__Output, MemberListResponse__Output, StatusResponse__Output,
   LeaseGrantResponse__Output, LeaseRevokeResponse__Output, LeaseTimeToLiveResponse__Output, LeaseLeasesResponse__Output,
-  LeaseKeepAliveResponse__Output,
+  LeaseKeepAliveResponse__Output, AlarmRequest, AlarmResponse__Output, AlarmMember__Output, DefragmentResponse__Output,
 };
 
 /** The range end that selects every key starting with `key` (etcd's GetPrefixRangeEnd). */
@@ -81,6 +85,34 @@ export class EtcdClient {
   // Maintenance
   status(): Promise<StatusResponse__Output> {
     return this.conn.unary('Maintenance', 'Status', {});
+  }
+
+  alarm(req: AlarmRequest): Promise<AlarmResponse__Output> {
+    return this.conn.unary('Maintenance', 'Alarm', req);
+  }
+
+  /** The raised alarms of every member (clientv3's AlarmList). */
+  alarmList(): Promise<AlarmResponse__Output> {
+    return this.alarm({ action: 'GET', memberID: '0', alarm: 'NONE' });
+  }
+
+  /**
+   * Disarms every raised alarm, one request each, as clientv3's AlarmDisarm does for an empty
+   * member: the answer is assembled here, so it has no header.
+   */
+  async alarmDisarmAll(): Promise<AlarmResponse__Output> {
+    const listed = await this.alarmList();
+    const alarms: AlarmMember__Output[] = [];
+    for (const a of listed.alarms) {
+      const r = await this.alarm({ action: 'DEACTIVATE', memberID: a.memberID, alarm: a.alarm });
+      alarms.push(...r.alarms);
+    }
+    return { header: null, alarms };
+  }
+
+  /** Defragments the backend of the member this client is connected to. */
+  defragment(): Promise<DefragmentResponse__Output> {
+    return this.conn.unary('Maintenance', 'Defragment', {});
   }
 
   /**

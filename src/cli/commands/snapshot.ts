@@ -1,12 +1,15 @@
-// snapshot save <filename>: fetches the server's backend snapshot (snapshot_command.go and
-// clientv3/snapshot/v3_snapshot.go). The stream is written to <filename>.part, checked to end with
+// snapshot save | status | restore (snapshot_command.go, clientv3/snapshot/v3_snapshot.go).
+// status and restore work on the file alone (../snapshot-file.ts). save <filename> fetches the
+// server's backend snapshot. The stream is written to <filename>.part, checked to end with
 // a SHA-256 trailer (file size % 512 == 32), fsynced and renamed; the .part file is removed on any
 // failure. Progress goes to stderr as the same JSON log lines etcdctl's zap loggers write; stdout
 // gets "Snapshot saved at <filename>". With no --command-timeout given, the download has no deadline.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command } from 'commander';
 import { contextOf, type CliContext } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
+import { goPathError } from '../../bbolt/reader.js';
 
 /** SHA-256 digest length: what etcd appends to the database file. */
 const SHA256_SIZE = 32;
@@ -35,20 +38,6 @@ function roundHalfEven(v: number, digits: number): string {
   return (r / f).toFixed(digits);
 }
 
-/** Go's os error text for a failed file operation: "open <path>: no such file or directory". */
-function goFileError(op: string, p: string, e: NodeJS.ErrnoException): string {
-  const texts: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    EACCES: 'permission denied',
-    EISDIR: 'is a directory',
-    ENOTDIR: 'not a directory',
-    EEXIST: 'file exists',
-    ENOSPC: 'no space left on device',
-    EROFS: 'read-only file system',
-  };
-  return `${op} ${p}: ${texts[e.code ?? ''] ?? e.message}`;
-}
-
 /** A zap JSON log line on stderr, in the two timestamp styles etcdctl's loggers use. */
 function logLine(ctx: CliContext, caller: string, msg: string, fields: Record<string, unknown> = {}, isoTime = false): void {
   const ts = isoTime ? new Date().toISOString() : Date.now() / 1000;
@@ -65,7 +54,7 @@ async function save(ctx: CliContext, dbPath: string, timeoutMs: number): Promise
   try {
     fd = fs.openSync(partPath, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
   } catch (e) {
-    throw new Error(`could not open ${partPath} (${goFileError('open', partPath, e as NodeJS.ErrnoException)})`);
+    throw new Error(`could not open ${partPath} (${goPathError('open', partPath, e as NodeJS.ErrnoException)})`);
   }
   let closed = false;
   try {
@@ -97,13 +86,23 @@ async function save(ctx: CliContext, dbPath: string, timeoutMs: number): Promise
     try {
       fs.renameSync(partPath, dbPath);
     } catch (e) {
-      throw new Error(`could not rename ${partPath} to ${dbPath} (${goFileError('rename', `${partPath} ${dbPath}`, e as NodeJS.ErrnoException)})`);
+      throw new Error(`could not rename ${partPath} to ${dbPath} (${goPathError('rename', `${partPath} ${dbPath}`, e as NodeJS.ErrnoException)})`);
     }
     logLine(ctx, 'snapshot/v3_snapshot.go:152', 'saved', { path: dbPath });
   } finally {
     if (!closed) fs.closeSync(fd);
     fs.rmSync(partPath, { force: true });
   }
+}
+
+interface RestoreFlags {
+  dataDir: string;
+  walDir: string;
+  initialCluster?: string;
+  initialClusterToken: string;
+  initialAdvertisePeerUrls: string;
+  name: string;
+  skipHashCheck?: boolean;
 }
 
 export function newSnapshotCommand(): Command {
@@ -128,6 +127,54 @@ export function newSnapshotCommand(): Command {
           throw new CliError(ExitCode.Interrupted, (e as Error).message);
         }
         ctx.io.out(`Snapshot saved at ${args[0]}\n`);
+      }),
+  );
+  snapshot.addCommand(
+    new Command('restore')
+      .usage('<filename> [options]')
+      .description('Restores an etcd member snapshot to an etcd directory')
+      .option('--data-dir <dir>', 'Path to the data directory', '')
+      .option('--wal-dir <dir>', 'Path to the WAL directory (use --data-dir if none given)', '')
+      .option('--initial-cluster <cluster>', 'Initial cluster configuration for restore bootstrap')
+      .option('--initial-cluster-token <token>', 'Initial cluster token for the etcd cluster during restore bootstrap', 'etcd-cluster')
+      .option('--initial-advertise-peer-urls <urls>', "List of this member's peer URLs to advertise to the rest of the cluster", 'http://localhost:2380')
+      .option('--name <name>', 'Human-readable name for this member', 'default')
+      .option('--skip-hash-check', 'Ignore snapshot integrity hash value (required if copied from data directory)')
+      .argument('[args...]')
+      .allowExcessArguments(true)
+      .action(async (args: string[], o: RestoreFlags, cmd: Command) => {
+        if (args.length !== 1) throw new CliError(ExitCode.BadArgs, 'snapshot restore requires exactly one argument');
+        const ctx = contextOf(cmd);
+        const dataDir = o.dataDir || `${o.name}.etcd`;
+        const { restoreSnapshot } = await import('../snapshot-file.js');
+        await restoreSnapshot(
+          {
+            snapshotPath: args[0]!,
+            name: o.name,
+            dataDir,
+            walDir: o.walDir || path.join(dataDir, 'member', 'wal'),
+            peerURLs: o.initialAdvertisePeerUrls.split(','),
+            // etcdctl's default is computed from the default name, whatever --name says
+            initialCluster: o.initialCluster ?? 'default=http://localhost:2380',
+            initialClusterToken: o.initialClusterToken,
+            skipHashCheck: !!o.skipHashCheck,
+          },
+          ctx.io,
+        );
+      }),
+  );
+  snapshot.addCommand(
+    new Command('status')
+      .usage('<filename>')
+      .description('Gets backend snapshot status of a given file')
+      .argument('[args...]')
+      .allowExcessArguments(true)
+      .action(async (args: string[], _o: unknown, cmd: Command) => {
+        if (args.length !== 1) throw new CliError(ExitCode.BadArgs, 'snapshot status requires exactly one argument');
+        const ctx = contextOf(cmd);
+        const printer = await ctx.printer();
+        const { snapshotStatus } = await import('../snapshot-file.js');
+        printer.dbStatus(snapshotStatus(args[0]!));
       }),
   );
   // Without a known subcommand, etcdctl prints the command's help (exit 0).

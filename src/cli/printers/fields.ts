@@ -1,9 +1,10 @@
 // -w fields: etcdctl's `"Name" : value` lines (Go %q for strings and bytes, decimal numbers).
 import type { KeyValue__Output } from '../../api/gen/mvccpb/KeyValue.js';
 import type { ResponseHeader__Output } from '../../api/gen/etcdserverpb/ResponseHeader.js';
-import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth } from './printer.js';
+import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, SnapshotStatus } from './printer.js';
+import { nilHeaderPanic } from './printer.js';
 import { goQuote } from './go-format.js';
-import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output } from '../../client/client.js';
+import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, AlarmResponse__Output } from '../../client/client.js';
 import type { WatchResponse } from '../../client/watch.js';
 
 export class FieldsPrinter implements Printer {
@@ -92,6 +93,23 @@ export class FieldsPrinter implements Printer {
       this.f('Endpoint', goQuote(ep));
       this.o.out('\n');
     }
+  }
+
+  alarm(r: AlarmResponse__Output): void {
+    if (!r.header) nilHeaderPanic();
+    this.hdr(r.header);
+    for (const a of r.alarms) {
+      this.f('MemberID', a.memberID);
+      this.f('AlarmType', a.alarm);
+      this.o.out('\n');
+    }
+  }
+
+  dbStatus(s: SnapshotStatus): void {
+    this.f('Hash', String(s.hash >>> 0));
+    this.f('Revision', s.revision);
+    this.f('Keys', String(s.totalKey));
+    this.f('Size', String(s.totalSize));
   }
 
   endpointHealth(list: EndpointHealth[]): void {

@@ -4,8 +4,8 @@
 // fields, txn responses Go's oneof wrappers ("Response":{"ResponsePut":...}).
 import type { KeyValue__Output } from '../../api/gen/mvccpb/KeyValue.js';
 import type { ResponseHeader__Output } from '../../api/gen/etcdserverpb/ResponseHeader.js';
-import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth } from './printer.js';
-import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output } from '../../client/client.js';
+import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, SnapshotStatus } from './printer.js';
+import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, AlarmResponse__Output } from '../../client/client.js';
 import type { WatchResponse } from '../../client/watch.js';
 
 /** Builds one Go-style JSON object, skipping zero values as omitempty does. */
@@ -117,6 +117,14 @@ export function memberListJson(r: MemberListResponse__Output): string {
   return new Obj().raw('header', header(r.header)).arr('members', members).toString();
 }
 
+/** etcd's AlarmType as encoding/json writes a Go enum: its number. */
+const ALARM_TYPE: Record<string, string> = { NONE: '0', NOSPACE: '1', CORRUPT: '2' };
+
+export function alarmJson(r: AlarmResponse__Output): string {
+  const alarms = r.alarms.map((a) => new Obj().int('memberID', a.memberID).int('alarm', ALARM_TYPE[a.alarm] ?? String(a.alarm)).toString());
+  return new Obj().raw('header', header(r.header)).arr('alarms', alarms).toString();
+}
+
 export class JsonPrinter implements Printer {
   constructor(private readonly o: PrinterOptions) {}
   private line(s: string): void {
@@ -157,6 +165,15 @@ export class JsonPrinter implements Printer {
       return new Obj().str('Endpoint', ep, false).raw('Status', status).toString();
     });
     this.line(`[${items.join(',')}]`);
+  }
+  alarm(r: AlarmResponse__Output): void {
+    this.line(alarmJson(r));
+  }
+  dbStatus(s: SnapshotStatus): void {
+    // clientv3/snapshot.Status has no omitempty tags: every field is written
+    this.line(
+      new Obj().int('hash', String(s.hash >>> 0), false).int('revision', s.revision, false).int('totalKey', String(s.totalKey), false).int('totalSize', String(s.totalSize), false).toString(),
+    );
   }
   endpointHealth(list: EndpointHealth[]): void {
     const items = list.map((h) =>

@@ -1,6 +1,6 @@
 // One Printer interface with a method per response type; the implementation is picked once from -w.
 // Printers own all of the CLI's output. simple, fields and json reproduce etcdctl 3.4 byte for byte.
-import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, StatusResponse__Output } from '../../client/client.js';
+import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, StatusResponse__Output, AlarmResponse__Output } from '../../client/client.js';
 import type { WatchResponse } from '../../client/watch.js';
 import { CliError, ExitCode } from '../errors.js';
 import type { Codec } from '../../client/codec.js';
@@ -17,6 +17,18 @@ export interface EndpointHealth {
   error: string;
 }
 
+/** What `snapshot status` reports of a snapshot file (clientv3/snapshot's Status). */
+export interface SnapshotStatus {
+  /** CRC-32C over every bucket name, key and value (uint32). */
+  hash: number;
+  /** The main revision of the last key in the key bucket (int64, decimal). */
+  revision: string;
+  /** Entries in all buckets. */
+  totalKey: number;
+  /** The database's size: high-water mark × page size. */
+  totalSize: number;
+}
+
 export interface Printer {
   get(r: RangeResponse__Output): void;
   put(r: PutResponse__Output): void;
@@ -26,6 +38,8 @@ export interface Printer {
   memberList(r: MemberListResponse__Output): void;
   endpointStatus(list: EndpointStatus[]): void;
   endpointHealth(list: EndpointHealth[]): void;
+  alarm(r: AlarmResponse__Output): void;
+  dbStatus(s: SnapshotStatus): void;
 }
 
 export type Sink = (chunk: string | Buffer) => void;
@@ -69,6 +83,27 @@ export async function createPrinter(format: string, o: PrinterOptions): Promise<
 /** The error etcdctl gives for a response type a format cannot print. */
 export function unsupported(format: string): never {
   throw new CliError(ExitCode.BadFeature, `${format} not supported as output format`);
+}
+
+/** The exit code of a Go panic (etcdctl panics where it dereferences a missing header). */
+const GO_PANIC_EXIT = 2 as ExitCode;
+
+/**
+ * etcdctl 3.4's fields printer dereferences the response header; etcd 3.4 sends alarm responses
+ * without one, and clientv3 builds `alarm disarm`'s answer without one, so etcdctl panics there.
+ * We print the panic's first lines and exit as it does.
+ */
+export function nilHeaderPanic(): never {
+  throw new CliError(
+    GO_PANIC_EXIT,
+    '',
+    'panic: runtime error: invalid memory address or nil pointer dereference\n[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x0]\n',
+  );
+}
+
+/** etcdctl's snapshot status row: hash in %x, revision, keys, humanized size. */
+export function dbStatusRow(s: SnapshotStatus, humanize: (n: number) => string): string[] {
+  return [(s.hash >>> 0).toString(16), s.revision, String(s.totalKey), humanize(s.totalSize)];
 }
 
 /** etcdctl's member status: a member without a name has not started yet. */

@@ -3,7 +3,7 @@
 import type { Printer, PrinterOptions } from './printer.js';
 import { unsupported } from './printer.js';
 import type { Codec } from '../../client/codec.js';
-import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output } from '../../client/client.js';
+import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, AlarmResponse__Output } from '../../client/client.js';
 import type { WatchResponse } from '../../client/watch.js';
 
 export class ProtobufPrinter implements Printer {
@@ -31,6 +31,12 @@ export class ProtobufPrinter implements Printer {
   }
   memberList(r: MemberListResponse__Output): void {
     this.pb('MemberListResponse', r);
+  }
+  alarm(r: AlarmResponse__Output): void {
+    this.pb('AlarmResponse', r);
+  }
+  dbStatus(): void {
+    unsupported('protobuf');
   }
   endpointStatus(): void {
     unsupported('protobuf');

@@ -1,9 +1,9 @@
 // -w simple: etcdctl's default, line-oriented output (raw bytes for keys and values).
 import type { KeyValue__Output } from '../../api/gen/mvccpb/KeyValue.js';
-import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth } from './printer.js';
-import { memberRows } from './printer.js';
+import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, SnapshotStatus } from './printer.js';
+import { dbStatusRow, memberRows } from './printer.js';
 import { hexEscape, hexId, humanizeBytes } from './go-format.js';
-import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output } from '../../client/client.js';
+import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, AlarmResponse__Output } from '../../client/client.js';
 import type { WatchResponse } from '../../client/watch.js';
 
 const NL = Buffer.from('\n');
@@ -65,6 +65,21 @@ export class SimplePrinter implements Printer {
           String(resp.isLearner), resp.raftTerm, resp.raftIndex, resp.raftAppliedIndex, resp.errors.join(', ')].join(', '),
       );
     }
+  }
+
+  alarm(r: AlarmResponse__Output): void {
+    // Go's %+v of *pb.AlarmMember is its compact text form, which ends in a space; a zero field
+    // is left out.
+    for (const a of r.alarms) {
+      let s = '';
+      if (a.memberID !== '0') s += `memberID:${a.memberID} `;
+      if (a.alarm !== 'NONE') s += `alarm:${a.alarm} `;
+      this.line(s);
+    }
+  }
+
+  dbStatus(s: SnapshotStatus): void {
+    this.line(dbStatusRow(s, humanizeBytes).join(', '));
   }
 
   endpointHealth(list: EndpointHealth[]): void {

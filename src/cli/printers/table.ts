@@ -2,8 +2,8 @@
 // right-aligned cells, +---+ borders, no lines between rows). etcdctl has tables for member list
 // and endpoint status/health; ours also has one for get. Headers are bold on a TTY (chalk).
 import Table from 'cli-table3';
-import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth } from './printer.js';
-import { memberRows, unsupported } from './printer.js';
+import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, SnapshotStatus } from './printer.js';
+import { dbStatusRow, memberRows, unsupported } from './printer.js';
 import { hexId, humanizeBytes } from './go-format.js';
 import type { RangeResponse__Output, MemberListResponse__Output } from '../../client/client.js';
 import { useColor } from '../color.js';
@@ -73,6 +73,12 @@ export class TablePrinter implements Printer {
         String(resp.isLearner), resp.raftTerm, resp.raftIndex, resp.raftAppliedIndex, resp.errors.join(', '),
       ]),
     );
+  }
+  alarm(): void {
+    unsupported('table');
+  }
+  dbStatus(s: SnapshotStatus): void {
+    this.table(['hash', 'revision', 'total keys', 'total size'], [dbStatusRow(s, humanizeBytes)]);
   }
   endpointHealth(list: EndpointHealth[]): void {
     this.table(['endpoint', 'health', 'took', 'error'], list.map((h) => [h.ep, String(h.health), h.took, h.error]));
