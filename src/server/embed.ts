@@ -1,6 +1,8 @@
-// startServer(): the embedded etcd server. Wires the core (EtcdServer) to gRPC listeners on every
-// --listen-client-urls entry, plain or TLS. The one server module the CLI and library users import.
+// startServer(): the embedded etcd server. Wires the core (EtcdServer) to a listener on every
+// --listen-client-urls entry, plain or TLS, serving gRPC and etcd's HTTP endpoints (listener.ts).
+// The one server module the CLI and library users import.
 import * as fs from 'node:fs';
+import type * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../api/proto.js';
 import { clusterHandlers } from './api/cluster.js';
@@ -14,6 +16,8 @@ import { defaultConfig, type ServerConfig } from './config.js';
 import { startCompactor } from './compactor.js';
 import { Lessor, type LeasePersistence } from './lease/lessor.js';
 import type { Backend } from './storage/backend.js';
+import { createHttpServer } from './http.js';
+import { listenClient, type ClientListener } from './listener.js';
 import { EtcdServer, type Logger } from './server.js';
 
 export type { ServerConfig } from './config.js';
@@ -46,8 +50,9 @@ export function jsonLogger(level: ServerConfig['logLevel']): Logger {
   };
 }
 
-function credentialsFor(url: URL, cfg: ServerConfig): grpc.ServerCredentials {
-  if (url.protocol === 'http:' || url.protocol === 'unix:') return grpc.ServerCredentials.createInsecure();
+/** TLS server options for an https:// or unixs:// listen URL; undefined for plain ones. */
+function tlsOptionsFor(url: URL, cfg: ServerConfig): tls.TlsOptions | undefined {
+  if (url.protocol === 'http:' || url.protocol === 'unix:') return undefined;
   const tls = cfg.clientTLS;
   if (!tls) throw new Error(`listen URL ${url.href} is https but no --cert-file/--key-file were given`);
   const read = (f: string, what: string): Buffer => {
@@ -61,7 +66,13 @@ function credentialsFor(url: URL, cfg: ServerConfig): grpc.ServerCredentials {
   const key = read(tls.keyFile, '--key-file');
   const ca = tls.trustedCAFile ? read(tls.trustedCAFile, '--trusted-ca-file') : null;
   if (tls.clientCertAuth && !ca) throw new Error('--client-cert-auth needs --trusted-ca-file');
-  return grpc.ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], tls.clientCertAuth);
+  return {
+    cert,
+    key,
+    ...(ca ? { ca } : {}),
+    requestCert: tls.clientCertAuth,
+    rejectUnauthorized: tls.clientCertAuth,
+  };
 }
 
 /** etcd's default election timeout: a promoted lessor adds it to every lease's TTL. */
@@ -116,22 +127,42 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   grpcServer.addService(api.v3lockpb.Lock.service, lockHandlers(core));
   grpcServer.addService(api.v3electionpb.Election.service, electionHandlers(core));
 
+  // TLS, where asked for, ends in the listener; grpc-js gets the connections in the clear
+  const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const httpServer = createHttpServer(core);
+  const listeners: ClientListener[] = [];
   const endpoints: string[] = [];
   const clientURLs: string[] = [];
   try {
     for (const raw of cfg.listenClientUrls) {
       const url = new URL(raw);
-      const creds = credentialsFor(url, cfg);
-      const host = url.hostname.startsWith('[') ? url.hostname : url.hostname;
-      const port = await new Promise<number>((resolve, reject) =>
-        grpcServer.bindAsync(`${host}:${url.port || (url.protocol === 'https:' ? 443 : 80)}`, creds, (err, p) =>
-          err ? reject(new Error(`cannot listen on ${raw}: ${err.message}`)) : resolve(p),
-        ),
-      );
-      endpoints.push(`${host}:${port}`);
-      clientURLs.push(`${url.protocol}//${host}:${port}`);
+      const tlsOptions = tlsOptionsFor(url, cfg);
+      const unix = url.protocol === 'unix:' || url.protocol === 'unixs:';
+      // etcd listens on unix://<name> at the socket file <name>
+      const socketPath = unix ? url.host + (url.pathname === '/' ? '' : url.pathname) : '';
+      const host = url.hostname;
+      let listener: ClientListener;
+      try {
+        listener = await listenClient({
+          address: unix ? { path: socketPath } : { host, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) },
+          tls: tlsOptions,
+          http2: (socket) => injector.injectConnection(socket),
+          http1: httpServer,
+        });
+      } catch (e) {
+        throw new Error(`cannot listen on ${raw}: ${(e as Error).message}`);
+      }
+      listeners.push(listener);
+      if (unix) {
+        endpoints.push(`unix:${socketPath}`);
+        clientURLs.push(`${url.protocol}//${socketPath}`);
+      } else {
+        endpoints.push(`${host}:${listener.port}`);
+        clientURLs.push(`${url.protocol}//${host}:${listener.port}`);
+      }
     }
   } catch (e) {
+    for (const l of listeners) await l.close();
     grpcServer.forceShutdown();
     leases.stop();
     await core.close();
@@ -153,6 +184,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     async close() {
       if (closed) return;
       closed = true;
+      // stop accepting; a listener's close completes once grpc-js has closed its sessions
+      const listenersClosed = Promise.all(listeners.map((l) => l.close()));
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           grpcServer.forceShutdown();
@@ -163,6 +196,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           resolve();
         });
       });
+      await listenersClosed;
+      httpServer.close();
       leases.stop();
       await core.close();
     },

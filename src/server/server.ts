@@ -13,6 +13,7 @@ import type { TxnRequest } from '../api/gen/etcdserverpb/TxnRequest.js';
 import { Applier, NO_LEASES, type ApplyResult, type LeaseHooks } from './apply/applier.js';
 import { DEFAULT_QUOTA_BYTES, type ServerConfig } from './config.js';
 import type { KeyVersion } from './mvcc/key_index.js';
+import { Metrics, type MetricsSnapshot } from './metrics.js';
 import { KVStore } from './mvcc/kvstore.js';
 import { WatchableStore } from './mvcc/watchable_store.js';
 import { Backend } from './storage/backend.js';
@@ -59,6 +60,7 @@ interface Waiter {
 
 export class EtcdServer {
   readonly kv = new KVStore();
+  readonly metrics = new Metrics();
   readonly watchable: WatchableStore;
   readonly clusterId: bigint;
   readonly memberId: bigint;
@@ -125,7 +127,14 @@ export class EtcdServer {
       const { wal, records } = WAL.open(
         path.join(memberDir, 'wal'),
         state.consistentIndex,
-        { segmentBytes: cfg.walSegmentBytes, warn: (m) => this.log('warn', m) },
+        {
+          segmentBytes: cfg.walSegmentBytes,
+          warn: (m) => this.log('warn', m),
+          observe: (seconds, bytes) => {
+            this.metrics.walFsync.observe(seconds);
+            this.metrics.walWriteBytes += bytes;
+          },
+        },
         (last) => this.onDurable(last),
         (err) => this.fail(err),
       );
@@ -232,16 +241,16 @@ export class EtcdServer {
    * up front). For the busiest handlers: it saves the promises per request.
    */
   proposeWith(req: InternalRequest, done: ProposeCallback): void {
-    if (this.stopped) return done(EtcdError.of('Stopped'));
+    if (this.stopped) return this.refuse(done, 'Stopped');
     if ((req.put || (req.txn && txnHasPut(req.txn))) && this.quotaExceeded()) {
       this.noSpace = true;
-      return done(EtcdError.of('NoSpace'));
+      return this.refuse(done, 'NoSpace');
     }
     const index = this.nextIndex++;
     const data = encodeInternalRequest(req, index);
     if (data.length > this.cfg.maxRequestBytes) {
       this.nextIndex--;
-      return done(EtcdError.of('RequestTooLarge'));
+      return this.refuse(done, 'RequestTooLarge');
     }
     this.waiting.set(index, { req: req as InternalRequest__Output, done });
     try {
@@ -250,6 +259,36 @@ export class EtcdServer {
       this.waiting.delete(index);
       done(e as Error);
     }
+  }
+
+  private refuse(done: ProposeCallback, error: 'Stopped' | 'NoSpace' | 'RequestTooLarge'): void {
+    this.metrics.proposalsFailed++;
+    done(EtcdError.of(error));
+  }
+
+  /** True once the server has stopped taking writes (its log failed). */
+  isStopped(): boolean {
+    return this.stopped !== undefined;
+  }
+
+  /** The state /metrics reports. */
+  metricsSnapshot(serverVersion: string, clusterVersion: string): MetricsSnapshot {
+    const b = this.backend;
+    const rev = this.kv.rev();
+    return {
+      metrics: this.metrics,
+      memberIdHex: this.memberId.toString(16),
+      serverVersion,
+      clusterVersion,
+      appliedIndex: this.appliedIndex,
+      pendingProposals: this.waiting.size,
+      quotaBytes: this.quotaBytes(),
+      dbSize: b.size(),
+      dbSizeInUse: b.sizeInUse(),
+      currentRevision: rev,
+      compactRevision: this.kv.compactRev(),
+      keys: this.kv.rangeAt('', '', rev, 0, true, rev).count,
+    };
   }
 
   private onDurable(last: number): void {
@@ -263,6 +302,7 @@ export class EtcdServer {
         result = this.applyEntry(i, w.req);
       } catch (e) {
         error = e as Error;
+        this.metrics.proposalsFailed++;
       }
       try {
         w.done(error, result);

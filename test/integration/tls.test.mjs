@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import { freePort, realEtcdSkip, runCtl, startServer, tmpDir } from '../helpers.mjs';
 
@@ -57,6 +58,21 @@ test('https with a CA, and mutual TLS with client certificates', { skip, timeout
     // without the CA the server's certificate is not trusted
     r = runCtl('etcdctl', ['--endpoints', s.url, '--dial-timeout', '1s', '--command-timeout', '2s', 'get', 'tls']);
     assert.notEqual(r.code, 0);
+    // HTTP/1.1 on the same TLS port (ALPN http/1.1), as etcd serves /health over https
+    const health = await new Promise((resolve, reject) => {
+      https
+        .get(`${s.url}/health`, { ca: fs.readFileSync(path.join(certs, 'ca.crt')), agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode, body }));
+        })
+        .on('error', reject);
+    });
+    assert.deepEqual(health, { status: 200, body: '{"health":"true"}' });
+    // endpoint status dials the endpoint URL itself (its :authority is the whole URL)
+    r = runCtl('etcdctl', ['--endpoints', s.url, ...ca, 'endpoint', 'status']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^${s.url}, [0-9a-f]+, 3\\.4\\.0, `));
   } finally {
     await s.stop();
   }

@@ -114,6 +114,7 @@ function isReadOnly(r: TxnRequest__Output): boolean {
 export function kvHandlers(server: EtcdServer): KVHandlers {
   return {
     Range: unary(async (req) => {
+      server.metrics.ranges++;
       if (req.key.length === 0) throw EtcdError.of('EmptyKey');
       const r = applyRange(server.kv, req);
       return { header: server.header(r.rev), ...r.resp };
@@ -122,6 +123,7 @@ export function kvHandlers(server: EtcdServer): KVHandlers {
     // the busiest handler, written with callbacks: no promise per request
     Put: (call, callback) => {
       const req = call.request;
+      server.metrics.puts++;
       try {
         checkPut(req);
       } catch (e) {
@@ -135,6 +137,7 @@ export function kvHandlers(server: EtcdServer): KVHandlers {
     },
 
     DeleteRange: unary(async (req) => {
+      server.metrics.deletes++;
       if (req.key.length === 0) throw EtcdError.of('EmptyKey');
       const r = await server.propose({ delete_range: req });
       if (r.kind !== 'delete_range') throw new Error('unexpected apply result');
@@ -142,6 +145,7 @@ export function kvHandlers(server: EtcdServer): KVHandlers {
     }),
 
     Txn: unary(async (req) => {
+      server.metrics.txns++;
       checkTxn(req, server.cfg.maxTxnOps);
       if (isReadOnly(req)) {
         // reads stay off the log; a txn without writes changes nothing

@@ -49,6 +49,8 @@ export interface WALOptions {
   inlineSyncMaxBatch?: number;
   /** Extend new segments to segmentBytes up front (see above); default true. */
   preallocate?: boolean;
+  /** Told after each batch is durable: how long its sync took (seconds) and how many bytes it wrote. */
+  observe?: (syncSeconds: number, bytes: number) => void;
   /** Told about repairs (torn tails); defaults to nothing. */
   warn?: (msg: string) => void;
 }
@@ -330,11 +332,13 @@ export class WAL {
     this.size += buf.length;
     this.inflight++;
     this.fdUsers.set(fd, (this.fdUsers.get(fd) ?? 0) + 1);
+    const syncStart = process.hrtime.bigint();
     const done = (err: Error | null): void => {
       this.inflight--;
       this.releaseFd(fd);
       if (err) return this.fail(err);
       if (this.failed) return;
+      this.opts.observe?.(Number(process.hrtime.bigint() - syncStart) / 1e9, buf.length);
       // When the next batch is big enough to sync on the thread pool, start it first: its sync then
       // runs while this batch is applied and answered. A small next batch syncs inline, so it waits
       // until this one is answered (and onSynced stays in index order either way).

@@ -1,0 +1,64 @@
+// HTTP/1.1 on the client port, as etcd answers it: /health, /version and /metrics, with etcd's
+// bodies, status codes and headers (CORS headers on every answer, Go's 404 text otherwise).
+import * as http from 'node:http';
+import { SERVER_VERSION } from './api/maintenance.js';
+import { renderMetrics } from './metrics.js';
+import type { EtcdServer } from './server.js';
+
+/** The cluster version a single 3.4 member reports. */
+const CLUSTER_VERSION = '3.4.0';
+
+const CORS = {
+  'Access-Control-Allow-Headers': 'accept, content-type, authorization',
+  'Access-Control-Allow-Methods': 'POST, GET, OPTIONS, PUT, DELETE',
+  'Access-Control-Allow-Origin': '*',
+};
+
+/** Go's http.Error: the text and a newline, never sniffed. */
+function goError(res: http.ServerResponse, status: number, text: string): void {
+  const body = `${text}\n`;
+  res.writeHead(status, {
+    ...CORS,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string, head: boolean): void {
+  res.writeHead(status, { ...CORS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  res.end(head ? undefined : body);
+}
+
+/**
+ * Healthy as etcd 3.4 counts it: no active alarm, and the server can take writes (a member whose
+ * log failed has stopped). A single member is always its own leader.
+ */
+function healthy(core: EtcdServer): boolean {
+  return !core.noSpaceAlarm() && !core.isStopped();
+}
+
+export function createHttpServer(core: EtcdServer): http.Server {
+  const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const head = req.method === 'HEAD';
+    const get = req.method === 'GET' || head;
+    switch (url.pathname) {
+      case '/version':
+        if (!get) return goError(res, 405, 'Method Not Allowed');
+        return send(res, 200, 'application/json', JSON.stringify({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }), head);
+      case '/health':
+        if (!get) return goError(res, 405, 'Method Not Allowed');
+        if (!healthy(core)) return goError(res, 503, '{"health":"false"}');
+        return send(res, 200, 'text/plain; charset=utf-8', '{"health":"true"}', head);
+      case '/metrics':
+        if (!get) return goError(res, 405, 'Method Not Allowed');
+        return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(core.metricsSnapshot(SERVER_VERSION, CLUSTER_VERSION.slice(0, 3))), head);
+      default:
+        return goError(res, 404, '404 page not found');
+    }
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+  return server;
+}
