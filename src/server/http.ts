@@ -41,10 +41,13 @@ function healthy(core: EtcdServer): boolean {
 
 export function createHttpServer(core: EtcdServer): http.Server {
   const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // the path alone: a request line may hold any absolute URL, valid or not
+    const target = req.url ?? '/';
+    const pathOnly = target.startsWith('/') ? target : target.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
+    const pathname = pathOnly.split('?')[0] || '/';
     const head = req.method === 'HEAD';
     const get = req.method === 'GET' || head;
-    switch (url.pathname) {
+    switch (pathname) {
       case '/version':
         if (!get) return goError(res, 405, 'Method Not Allowed');
         return send(res, 200, 'application/json', JSON.stringify({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }), head);

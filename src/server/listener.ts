@@ -49,6 +49,8 @@ export interface ClientListener {
 const SNIFF_TIMEOUT_MS = 10_000;
 /** How long an HTTP/2 connection is held for its first request before it goes to nghttp2 as it is. */
 const FIRST_REQUEST_WAIT_MS = 500;
+/** The most a connection may send before its SETTINGS ACK and first request's headers are in. */
+const PREAMBLE_MAX_BYTES = 64 * 1024;
 
 /** Starts listening; rejects with the listen error (address in use, permission). */
 export function listenClient(opts: ClientListenerOptions): Promise<ClientListener> {
@@ -187,6 +189,7 @@ function preamble(socket: net.Socket, first: Buffer, opts: ClientListenerOptions
   let acked = false;
   let timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
   const settle = (rewrite: boolean): void => {
+    if (settled || socket.destroyed) return;
     settled = true;
     clearTimeout(timer);
     socket.off('data', onData);
@@ -218,8 +221,16 @@ function preamble(socket: net.Socket, first: Buffer, opts: ClientListenerOptions
   };
   const onData = (chunk: Buffer): void => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+    // a well-behaved client needs a few hundred bytes here; anything far past that is not one
+    if (buf.length > PREAMBLE_MAX_BYTES) {
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      return;
+    }
     check();
   };
+  socket.once('close', () => clearTimeout(timer));
   socket.once('close', done);
   socket.on('data', onData);
   socket.write(EMPTY_SETTINGS);

@@ -287,7 +287,7 @@ export class EtcdServer {
       dbSizeInUse: b.sizeInUse(),
       currentRevision: rev,
       compactRevision: this.kv.compactRev(),
-      keys: this.kv.rangeAt('', '', rev, 0, true, rev).count,
+      keys: this.kv.liveKeyCount(),
     };
   }
 

@@ -131,3 +131,38 @@ test('real etcdctl endpoint status, endpoint hashkv and defrag with http:// endp
   assert.equal(out.ours.defrag[1], 'Finished defragmenting etcd member[URL]\n');
   assert.equal(out.ours.status[1], 'URL');
 });
+
+test('bad clients on the client port: an absolute URL that does not parse, an HTTP/2 preamble that never ends', async () => {
+  const net = await import('node:net');
+  const s = await startServer('ours');
+  const [host, port] = s.endpoint.split(':');
+  const exchange = (bytes) =>
+    new Promise((resolve) => {
+      const sock = net.connect(Number(port), host, () => sock.write(bytes));
+      let got = Buffer.alloc(0);
+      sock.on('data', (d) => (got = Buffer.concat([got, d])));
+      sock.on('error', () => {});
+      sock.on('close', () => resolve(got));
+      setTimeout(() => sock.destroy(), 3000);
+    });
+  try {
+    const r = await exchange('GET http://a:99999/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.match(r.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\{"health":"true"\}$/);
+    // preface, SETTINGS, then 100 KiB of PINGs and never the ACK of the server's SETTINGS
+    const ping = Buffer.from([0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    const flood = Buffer.concat([
+      Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+      Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+      ...Array.from({ length: 6200 }, () => ping),
+    ]);
+    const t0 = Date.now();
+    await exchange(flood);
+    assert.ok(Date.now() - t0 < 2500, 'dropped well before the sniffing timeout');
+    const kv = kvClient(s.endpoint);
+    await call(kv, 'Put', { key: Buffer.from('still'), value: Buffer.from('up') });
+    kv.close();
+    assert.equal(s.proc.exitCode, null, 'the server is still running');
+  } finally {
+    await s.stop();
+  }
+});

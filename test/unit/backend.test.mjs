@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Backend, BackendError, decodeVersion, encodeVersion } from '../../dist/server/storage/backend.js';
+import { open } from 'lmdb';
+import { Backend, BackendError, decodeVersion, encodeVersion, revisionKey } from '../../dist/server/storage/backend.js';
 
 const versions = [
   { key: 'a', main: 2, sub: 0, createRev: 2, version: 1, value: Buffer.from('v1'), lease: '0' },
@@ -41,4 +42,27 @@ test('saved versions up to the applied revision come back in revision order; lat
   assert.deepEqual(b.applied(), { consistentIndex: 3, rev: 3, compactRev: -1 });
   assert.deepEqual([...b.versions()], versions.slice(0, 3));
   await b.close();
+});
+
+test('a data dir from before the binary layout (msgpack records) is rewritten at open and reads back the same', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-backend-'));
+  const file = path.join(dir, 'db');
+  const root = open({ path: file, maxDbs: 8, compression: false });
+  const kv = root.openDB('kv', { keyEncoding: 'binary' });
+  const meta = root.openDB('meta', {});
+  for (const v of versions.slice(0, 3)) {
+    kv.putSync(revisionKey(v.main, v.sub), { k: Buffer.from(v.key, 'latin1'), c: v.createRev, v: v.version, val: v.value, l: v.lease });
+  }
+  meta.putSync('applied', { consistentIndex: 3, rev: 3, compactRev: -1 });
+  await root.close();
+  const b = Backend.open(file);
+  assert.deepEqual([...b.versions()], versions.slice(0, 3));
+  await b.close();
+  const again = Backend.open(file);
+  assert.deepEqual([...again.versions()], versions.slice(0, 3), 'and again, now in the binary layout');
+  await again.close();
+  const raw = open({ path: file, maxDbs: 8, compression: false });
+  const bin = raw.openDB('kv', { keyEncoding: 'binary', encoding: 'binary' });
+  for (const { value } of bin.getRange({})) assert.equal(value[0], 1, 'format byte of the binary layout');
+  await raw.close();
 });

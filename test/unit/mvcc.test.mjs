@@ -221,3 +221,33 @@ test('compacting revision 0 of a new store succeeds once, as in etcd', () => {
   s.compact(0);
   assert.throws(() => s.compact(0), /compacted/);
 });
+
+test('the live key count follows puts, deletes, compaction and restore', () => {
+  const s = new KVStore();
+  const put = (k, v) => {
+    const t = s.write();
+    t.put(k, Buffer.from(v), '0');
+    t.end();
+  };
+  const del = (k, end) => {
+    const t = s.write();
+    t.deleteRange(k, end);
+    t.end();
+  };
+  put('a', '1');
+  put('a', '2');
+  put('b', '1');
+  put('c', '1');
+  assert.equal(s.liveKeyCount(), 3);
+  del('a', undefined);
+  assert.equal(s.liveKeyCount(), 2);
+  put('a', '3');
+  del('b', 'd');
+  assert.equal(s.liveKeyCount(), 1);
+  s.compact(s.rev());
+  assert.equal(s.liveKeyCount(), 1);
+  assert.equal(s.liveKeyCount(), s.range('\0', '', { countOnly: true }).count);
+  const r = new KVStore();
+  r.restore(s.keptVersions(), s.rev(), s.compactRev());
+  assert.equal(r.liveKeyCount(), 1);
+});

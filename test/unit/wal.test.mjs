@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { WAL, WALCorruptError, WAL_HEADER_BYTES } from '../../dist/server/storage/wal.js';
+import { WAL, WALCorruptError, WAL_HEADER_BYTES, encodeRecord } from '../../dist/server/storage/wal.js';
 
 function tmpdir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-wal-'));
@@ -150,6 +150,16 @@ test('a damaged length field is corruption, not a torn tail, when valid records 
   await c.wal.close();
 });
 
+/** A log of one preallocated segment holding records 1-10 of 10 bytes each, closed. */
+async function tenRecords(seg) {
+  const dir = tmpdir();
+  const a = openWal(dir, 0, { segmentBytes: seg });
+  await writeN(a.wal, 1, 10);
+  await a.wal.close();
+  const [file] = fs.readdirSync(dir);
+  return { dir, seg, full: path.join(dir, file), rec: WAL_HEADER_BYTES + 10 };
+}
+
 test('segments are preallocated: the zeros after the last record are a clean end, not a torn tail', async () => {
   const dir = tmpdir();
   const seg = 256 * 1024;
@@ -171,14 +181,7 @@ test('segments are preallocated: the zeros after the last record are a clean end
 });
 
 test('preallocated: a torn record in the zeros is dropped with a warning; bytes after the zeros are corruption', async () => {
-  const dir = tmpdir();
-  const seg = 256 * 1024;
-  const a = openWal(dir, 0, { segmentBytes: seg });
-  await writeN(a.wal, 1, 10);
-  await a.wal.close();
-  const [file] = fs.readdirSync(dir);
-  const full = path.join(dir, file);
-  const rec = WAL_HEADER_BYTES + 10;
+  const { dir, seg, full, rec } = await tenRecords(256 * 1024);
   const clean = fs.readFileSync(full);
   // a half-written 11th record: its header arrived, its payload did not
   const torn = Buffer.from(clean);
@@ -232,4 +235,23 @@ test('preallocated: a finished segment is cut back to its records; an old flat s
   await writeN(d.wal, 4, 2);
   await d.wal.close();
   assert.equal(openWal(flat, 0, { segmentBytes: 4096 }).records.length, 5);
+});
+
+test('preallocated: an unsynced batch whose first sector never reached the disk is a torn tail, unless the backend had it', async () => {
+  const { dir, seg, full, rec } = await tenRecords(64 * 1024);
+  // records 11-40 as one batch, then the machine fails before its sync: the sector holding the
+  // batch's start stays zero, later sectors made it
+  const buf = fs.readFileSync(full);
+  let off = 10 * rec;
+  for (let i = 11; i <= 40; i++) off += encodeRecord(i, Buffer.alloc(10, i)).copy(buf, off);
+  buf.fill(0, 10 * rec, 512);
+  fs.writeFileSync(full, buf);
+  // the backend had applied past the gap: those entries were acknowledged, so this is corruption
+  assert.throws(() => openWal(dir, 12, { segmentBytes: seg }), WALCorruptError);
+  const b = openWal(dir, 0, { segmentBytes: seg });
+  assert.equal(b.records.length, 10);
+  assert.match(b.warnings[0] ?? '', /torn tail/);
+  await writeN(b.wal, 11, 2);
+  await b.wal.close();
+  assert.deepEqual(openWal(dir, 0, { segmentBytes: seg }).records.map((r) => r.index), Array.from({ length: 12 }, (_, i) => i + 1));
 });

@@ -158,8 +158,17 @@ export class KVStore {
       h = new KeyHistory(v.key);
       this.index.set(v.key, h);
     }
+    const wasLive = (h.latest()?.value ?? null) !== null;
     h.versions.push(v);
+    this.live += (v.value !== null ? 1 : 0) - (wasLive ? 1 : 0);
   }
+
+  /** Keys that exist now (their newest version is not a tombstone); compaction does not change it. */
+  liveKeyCount(): number {
+    return this.live;
+  }
+
+  private live = 0;
 
   latestLive(key: string): KeyVersion | undefined {
     const v = this.index.get(key)?.latest();

@@ -128,10 +128,41 @@ export class Backend {
       const leases = root.openDB<unknown, string>('lease', {});
       // touch every database once so that a damaged file fails here, not mid-serve
       meta.get('consistentIndex');
+      Backend.migrateLegacyRecords(root, kv);
       return { root, kv, meta, leases };
     } catch (e) {
       throw new BackendError(`cannot open ${file}: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * Data dirs written before the binary layout (etcd-ts before 867c0d7) kept each version as a
+   * msgpack map {k, c, v, val, l}: they are rewritten in the binary layout once, in one transaction,
+   * at open. Anything that is neither is left for versions() to report as corrupt.
+   */
+  private static migrateLegacyRecords(root: RootDatabase, kv: Database<Buffer, Buffer>): void {
+    let first: { value: Buffer } | undefined;
+    for (const entry of kv.getRange({ limit: 1 })) first = entry;
+    if (!first || (Buffer.isBuffer(first.value) && first.value[0] === VERSION_FORMAT)) return;
+    const legacy = root.openDB<unknown, Buffer>('kv', { keyEncoding: 'binary' });
+    root.transactionSync(() => {
+      for (const { key, value } of legacy.getRange({})) {
+        const v = value as { k?: Uint8Array; c?: number; v?: number; val?: Uint8Array | null; l?: string } | undefined;
+        if (!v || typeof v !== 'object' || !v.k) continue;
+        kv.putSync(
+          key,
+          encodeVersion({
+            key: Buffer.from(v.k).toString('latin1'),
+            main: readU64(key, 0),
+            sub: readU64(key, 8),
+            createRev: Number(v.c),
+            version: Number(v.v),
+            value: v.val == null ? null : Buffer.from(v.val),
+            lease: String(v.l ?? '0'),
+          }),
+        );
+      }
+    });
   }
 
   /** The stored leases (read once at start-up by the lessor). */
@@ -153,13 +184,19 @@ export class Backend {
     const tmp = this.file + DEFRAG_SUFFIX;
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp);
-    await this.root.backup(tmp, true);
     const copy = path.join(tmp, 'data.mdb');
-    const fd = fs.openSync(copy, 'r');
     try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+      await this.root.backup(tmp, true);
+      const fd = fs.openSync(copy, 'r');
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (e) {
+      // no space for the copy, say: the database is untouched and still open
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw e;
     }
     this.open = false;
     await this.root.close();

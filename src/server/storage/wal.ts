@@ -116,6 +116,16 @@ function dataEnd(buf: Buffer, off: number): number {
   return end;
 }
 
+const SECTOR_BYTES = 512;
+
+/** Whether the bytes from off to the end of its disk sector (and at least a header's worth) are zero. */
+function zeroSectorAt(buf: Buffer, off: number): boolean {
+  const end = Math.min(buf.length, Math.max(Math.ceil((off + 1) / SECTOR_BYTES) * SECTOR_BYTES, off + WAL_HEADER_BYTES));
+  if (end - off < WAL_HEADER_BYTES) return false;
+  for (let i = off; i < end; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
 /** Creates a segment file, preallocated (extended with zeros and synced) when asked. */
 function createSegment(dir: string, file: string, opts: WALOptions): number {
   const fd = fs.openSync(file, 'wx+');
@@ -151,6 +161,9 @@ export class WAL {
   private readonly fdUsers = new Map<number, number>();
   private readonly retired = new Set<number>();
   private failed: Error | undefined;
+  /** Set while done() starts the next batch before reporting the last: a failure waits for that report. */
+  private holdFailure = false;
+  private heldFailure: Error | undefined;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
@@ -221,15 +234,25 @@ export class WAL {
         if (!d.ok) {
           // A torn write is the unfinished end of the last batch: it can only be at the end of the
           // last segment, of an entry the backend never saw, with nothing valid after it.
-          if (!isLast || expect <= after || WAL.validRecordAfter(buf, off, expect)) {
+          // (A batch's pages can reach the disk in any order when the machine fails before its
+          // sync: a zeroed sector where the record should start, with later records of the same
+          // unsynced batch after it, is a torn write too, as etcd counts it.)
+          const tornSector = zeroSectorAt(buf, off);
+          if (!isLast || expect <= after || (!tornSector && WAL.validRecordAfter(buf, off, expect))) {
             throw new WALCorruptError(`${d.reason} at offset ${off} of ${path.basename(seg.file)}`);
           }
           // a torn write at the tail: never acknowledged, safe to drop
           opts.warn?.(
             `wal: dropping torn tail of ${path.basename(seg.file)} at offset ${off} (${buf.length - off} bytes, ${d.reason})`,
           );
-          fs.truncateSync(seg.file, off);
-          if (opts.preallocate !== false) fs.truncateSync(seg.file, Math.max(buf.length, opts.segmentBytes));
+          const rfd = fs.openSync(seg.file, 'r+');
+          try {
+            fs.ftruncateSync(rfd, off);
+            if (opts.preallocate !== false) fs.ftruncateSync(rfd, Math.max(buf.length, opts.segmentBytes));
+            fs.fsyncSync(rfd); // the cut must not come undone in a crash
+          } finally {
+            fs.closeSync(rfd);
+          }
           break;
         }
         if (d.record.index !== expect) {
@@ -343,10 +366,20 @@ export class WAL {
       // runs while this batch is applied and answered. A small next batch syncs inline, so it waits
       // until this one is answered (and onSynced stays in index order either way).
       const overlap = this.pending.length > (this.opts.inlineSyncMaxBatch ?? INLINE_SYNC_MAX_BATCH);
-      if (overlap) this.flush();
+      if (overlap) {
+        // if the next batch cannot even be written, this one is still durable: report it first
+        this.holdFailure = true;
+        this.flush();
+        this.holdFailure = false;
+      }
       if (last > this.durable) {
         this.durable = last;
         this.onSynced(last);
+      }
+      if (this.heldFailure) {
+        const e = this.heldFailure;
+        this.heldFailure = undefined;
+        return this.fail(e);
       }
       if (!overlap) this.flush();
     };
@@ -396,6 +429,10 @@ export class WAL {
   }
 
   private fail(err: Error): void {
+    if (this.holdFailure) {
+      this.heldFailure ??= err;
+      return;
+    }
     if (this.failed) return;
     this.failed = new Error(`wal: write failed: ${err.message}`);
     this.onFailed(this.failed);
