@@ -255,3 +255,22 @@ test('preallocated: an unsynced batch whose first sector never reached the disk 
   await b.wal.close();
   assert.deepEqual(openWal(dir, 0, { segmentBytes: seg }).records.map((r) => r.index), Array.from({ length: 12 }, (_, i) => i + 1));
 });
+
+test('preallocated: only the allocated part of a sparse segment is read, and data found past a gap still counts', async () => {
+  const { dir, seg, full, rec } = await tenRecords(4 * 1024 * 1024);
+  // a record of an unsynced batch that reached the disk far past a zeroed stretch (beyond what the
+  // first read covers): the log ends at record 10, the stray record is cut off with a warning
+  const fd = fs.openSync(full, 'r+');
+  fs.writeSync(fd, encodeRecord(11, Buffer.alloc(10, 11)), 0, rec, 3 * 1024 * 1024);
+  fs.closeSync(fd);
+  const b = openWal(dir, 0, { segmentBytes: seg });
+  assert.equal(b.records.length, 10);
+  assert.match(b.warnings[0] ?? '', /torn tail/);
+  await writeN(b.wal, 11, 1);
+  await b.wal.close();
+  const c = openWal(dir, 0, { segmentBytes: seg });
+  assert.deepEqual(c.records.map((r) => r.index), Array.from({ length: 11 }, (_, i) => i + 1));
+  assert.deepEqual(c.warnings, []);
+  await c.wal.close();
+  assert.ok(fs.readFileSync(full).subarray(11 * rec).every((x) => x === 0), 'the stray record is gone');
+});
