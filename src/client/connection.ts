@@ -56,19 +56,24 @@ export class ClientError extends Error {
 export const DEADLINE_EXCEEDED = 'context deadline exceeded';
 
 interface Endpoint {
-  address: string; // host:port
+  address: string; // host:port, or a socket path
   secure: boolean;
+  unix?: boolean;
   transport?: Transport;
 }
 
 type ServiceName = 'KV' | 'Watch' | 'Lease' | 'Cluster' | 'Maintenance' | 'Auth';
 
-/** Parses an endpoint the way etcdctl accepts it: host:port, http://host:port or https://host:port. */
-export function parseEndpoint(ep: string, defaultSecure: boolean): { address: string; secure: boolean } {
+/**
+ * Parses an endpoint the way etcdctl accepts it: host:port, http://host:port, https://host:port,
+ * or unix://<socket> and unixs://<socket>.
+ */
+export function parseEndpoint(ep: string, defaultSecure: boolean): { address: string; secure: boolean; unix?: boolean } {
   const m = /^(https?|unix|unixs):\/\/(.*)$/.exec(ep.trim());
   if (!m) return { address: ep.trim(), secure: defaultSecure };
-  const rest = m[2]!.replace(/\/+$/, '');
-  return { address: rest, secure: m[1] === 'https' || m[1] === 'unixs' };
+  const unix = m[1] === 'unix' || m[1] === 'unixs';
+  const rest = unix ? m[2]! : m[2]!.replace(/\/+$/, '');
+  return { address: rest, secure: m[1] === 'https' || m[1] === 'unixs', ...(unix ? { unix } : {}) };
 }
 
 let defaultTransport: TransportFactory | undefined;
@@ -100,7 +105,7 @@ export class Connection {
   }
 
   private transportOf(ep: Endpoint): Transport {
-    ep.transport ??= this.factory({ address: ep.address, secure: ep.secure, options: this.options });
+    ep.transport ??= this.factory({ address: ep.address, secure: ep.secure, unix: ep.unix, options: this.options });
     return ep.transport;
   }
 

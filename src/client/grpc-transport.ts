@@ -20,7 +20,7 @@ class GrpcJsTransport implements Transport {
   ) {
     this.creds = credentials(target);
     const o = target.options;
-    this.channel = new grpc.Channel(target.address, this.creds, {
+    this.channel = new grpc.Channel(grpcTarget(target), this.creds, {
       // etcd's server allows a ping every 5 s at most, and only during calls (else GOAWAY).
       'grpc.keepalive_time_ms': Math.max(10000, o.keepaliveTimeMs ?? 2000),
       'grpc.keepalive_timeout_ms': o.keepaliveTimeoutMs ?? 6000,
@@ -37,7 +37,7 @@ class GrpcJsTransport implements Transport {
     let c = this.clients.get(service);
     if (!c) {
       const Ctor = (this.api.etcdserverpb as unknown as Record<string, grpc.ServiceClientConstructor>)[service]!;
-      c = new Ctor(this.target.address, this.creds, { channelOverride: this.channel });
+      c = new Ctor(grpcTarget(this.target), this.creds, { channelOverride: this.channel });
       this.clients.set(service, c);
     }
     return c;
@@ -95,6 +95,11 @@ function toMetadata(md: Record<string, string>): grpc.Metadata {
   const m = new grpc.Metadata();
   for (const [k, v] of Object.entries(md)) m.set(k, v);
   return m;
+}
+
+/** grpc-js's name for the endpoint: host:port, or unix:<path> for a socket. */
+function grpcTarget(target: EndpointTarget): string {
+  return target.unix ? `unix:${target.address}` : target.address;
 }
 
 function credentials(target: EndpointTarget): grpc.ChannelCredentials {

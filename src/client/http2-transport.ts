@@ -67,12 +67,14 @@ class Http2Transport implements Transport {
   }
 
   private connect(): Promise<void> {
-    const { address, secure, options } = this.target;
-    const [host, port] = splitHostPort(address);
-    const authority = `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const { address, secure, options, unix } = this.target;
+    // a unix socket's connection carries authority "localhost", as Go's gRPC sends for one
+    const [host, port] = unix ? ['localhost', ''] : splitHostPort(address);
+    const authority = `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}${port ? `:${port}` : ''}`;
     const tls = options.tls ?? {};
     const read = (f?: string) => (f ? fs.readFileSync(f) : undefined);
     const session = http2.connect(authority, {
+      ...(unix ? { path: address } : {}),
       ...(secure
         ? {
             ca: read(tls.caFile),

@@ -27,9 +27,11 @@ export interface Transport {
 }
 
 export interface EndpointTarget {
-  /** host:port */
+  /** host:port, or the socket's path for a unix:// endpoint */
   address: string;
   secure: boolean;
+  /** a unix:// or unixs:// endpoint: address is a socket path (etcd's unix://<name> listens at <name>) */
+  unix?: boolean;
   options: ClientOptions;
 }
 

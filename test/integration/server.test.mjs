@@ -2,11 +2,11 @@
 // flags, errors with etcd's texts and codes, durability across kill -9, data dir safety.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { ROOT, call, freePort, kvClient, startServer, tmpDir } from '../helpers.mjs';
+import { ETCDCTL_BIN, ROOT, call, freePort, kvClient, realEtcdSkip, startServer, tmpDir } from '../helpers.mjs';
 import { loadApi } from '../../dist/api/proto.js';
 import { startServer as startInProcess } from '../../dist/index.js';
 
@@ -362,5 +362,22 @@ test('Defragment gives a compacted database\'s space back: the NOSPACE alarm cle
   } finally {
     kv.close();
     await s.stop();
+  }
+});
+
+test('unix:// client URLs: a socket file named as in etcd, served to real etcdctl and to ours', { skip: realEtcdSkip() }, async () => {
+  const cwd = tmpDir();
+  const url = 'unix://localhost:24999';
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'etcd.js'), '--data-dir', path.join(cwd, 'd'), '--listen-client-urls', url, '--advertise-client-urls', url], { cwd, stdio: 'ignore' });
+  try {
+    const sock = path.join(cwd, 'localhost:24999');
+    for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+    const theirs = spawnSync(ETCDCTL_BIN, ['--endpoints', url, 'put', 'u', 'x'], { cwd, encoding: 'utf8', timeout: 15000 });
+    assert.equal(theirs.stdout, 'OK\n', theirs.stderr);
+    const ours = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'etcdctl.js'), '--endpoints', url, 'get', 'u'], { cwd, encoding: 'utf8', timeout: 15000 });
+    assert.equal(ours.stdout, 'u\nx\n', ours.stderr);
+  } finally {
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
   }
 });
