@@ -16,6 +16,7 @@ import { defaultConfig, type ServerConfig } from './config.js';
 import { startCompactor } from './compactor.js';
 import { Lessor, type LeasePersistence } from './lease/lessor.js';
 import type { Backend } from './storage/backend.js';
+import { gatewayHandler, type GatewayService } from './gateway.js';
 import { createHttpServer } from './http.js';
 import { listenClient, type ClientListener } from './listener.js';
 import { EtcdServer, type Logger } from './server.js';
@@ -119,17 +120,21 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     // channelz bookkeeping runs on every call; nothing here reads it
     'grpc.enable_channelz': 0,
   });
-  grpcServer.addService(kvServiceDefinition(api.etcdserverpb.KV.service), kvHandlers(core));
-  grpcServer.addService(api.etcdserverpb.Watch.service, watchHandlers(core));
-  grpcServer.addService(api.etcdserverpb.Cluster.service, clusterHandlers(core));
-  grpcServer.addService(api.etcdserverpb.Maintenance.service, maintenanceHandlers(core));
-  grpcServer.addService(api.etcdserverpb.Lease.service, leaseHandlers(core, leases));
-  grpcServer.addService(api.v3lockpb.Lock.service, lockHandlers(core));
-  grpcServer.addService(api.v3electionpb.Election.service, electionHandlers(core));
+  // the same handler objects serve gRPC and the JSON gateway (gateway.ts)
+  const services: GatewayService[] = [
+    { definition: kvServiceDefinition(api.etcdserverpb.KV.service), handlers: kvHandlers(core) },
+    { definition: api.etcdserverpb.Watch.service, handlers: watchHandlers(core) },
+    { definition: api.etcdserverpb.Cluster.service, handlers: clusterHandlers(core) },
+    { definition: api.etcdserverpb.Maintenance.service, handlers: maintenanceHandlers(core) },
+    { definition: api.etcdserverpb.Lease.service, handlers: leaseHandlers(core, leases) },
+    { definition: api.v3lockpb.Lock.service, handlers: lockHandlers(core) },
+    { definition: api.v3electionpb.Election.service, handlers: electionHandlers(core) },
+  ];
+  for (const s of services) grpcServer.addService(s.definition, s.handlers as grpc.UntypedServiceImplementation);
 
   // TLS, where asked for, ends in the listener; grpc-js gets the connections in the clear
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const httpServer = createHttpServer(core);
+  const httpServer = createHttpServer(core, gatewayHandler(services, { maxRequestBytes: cfg.maxRequestBytes }));
   const listeners: ClientListener[] = [];
   const endpoints: string[] = [];
   const clientURLs: string[] = [];

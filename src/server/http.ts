@@ -8,14 +8,14 @@ import type { EtcdServer } from './server.js';
 /** The cluster version a single 3.4 member reports. */
 const CLUSTER_VERSION = '3.4.0';
 
-const CORS = {
+export const CORS = {
   'Access-Control-Allow-Headers': 'accept, content-type, authorization',
   'Access-Control-Allow-Methods': 'POST, GET, OPTIONS, PUT, DELETE',
   'Access-Control-Allow-Origin': '*',
 };
 
 /** Go's http.Error: the text and a newline, never sniffed. */
-function goError(res: http.ServerResponse, status: number, text: string): void {
+export function goError(res: http.ServerResponse, status: number, text: string): void {
   const body = `${text}\n`;
   res.writeHead(status, {
     ...CORS,
@@ -39,7 +39,10 @@ function healthy(core: EtcdServer): boolean {
   return !core.noSpaceAlarm() && !core.isStopped();
 }
 
-export function createHttpServer(core: EtcdServer): http.Server {
+/** Answers a request it knows (the /v3/ JSON gateway) and returns true, or returns false. */
+export type HttpRoute = (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => boolean;
+
+export function createHttpServer(core: EtcdServer, gateway?: HttpRoute): http.Server {
   const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
     // the path alone: a request line may hold any absolute URL, valid or not
     const target = req.url ?? '/';
@@ -59,6 +62,7 @@ export function createHttpServer(core: EtcdServer): http.Server {
         if (!get) return goError(res, 405, 'Method Not Allowed');
         return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(core.metricsSnapshot(SERVER_VERSION, CLUSTER_VERSION.slice(0, 3))), head);
       default:
+        if (gateway?.(req, res, pathname)) return;
         return goError(res, 404, '404 page not found');
     }
   });
