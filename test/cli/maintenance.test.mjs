@@ -160,7 +160,8 @@ test('alarm list and disarm against real etcd, with and without NOSPACE', { skip
 });
 
 test('alarm list and disarm against our server', { skip }, () => {
-  for (const m of MODES) same(ours.endpoint, ['alarm', 'list', ...m]);
+  // like etcd 3.4, our server answers Alarm without a header: etcdctl's fields printer panics on both
+  for (const m of MODES) same(ours.endpoint, ['alarm', 'list', ...m], { panics: m[1] === 'fields' });
   same(ours.endpoint, ['alarm', 'disarm']);
   same(ours.endpoint, ['alarm', 'disarm', '-w', 'json']);
   same(ours.endpoint, ['alarm', 'disarm', '-w', 'fields'], { panics: true });
@@ -169,11 +170,11 @@ test('alarm list and disarm against our server', { skip }, () => {
 test('defrag against real etcd and our server, with failures', { skip }, () => {
   for (const s of [real, ours]) {
     const host = s.endpoint.replace('http://', '');
-    // Against our server, real etcdctl's per-endpoint dial of an http:// endpoint sends that URL as
-    // the HTTP/2 :authority, which our server's HTTP/2 stack refuses (PROTOCOL_ERROR; `endpoint
-    // status` meets the same): there, endpoints are given as host:port.
-    const ep = s === real ? s.endpoint : host;
-    for (const m of [[], ['-w', 'json'], ['-w', 'table']]) assert.equal(same(ep, ['defrag', ...m]).code, 0);
+    // per-endpoint dials of an http:// endpoint carry the URL as :authority (see src/server/listener.ts)
+    for (const ep of [s.endpoint, host]) {
+      for (const m of [[], ['-w', 'json'], ['-w', 'table']]) assert.equal(same(ep, ['defrag', ...m]).code, 0);
+    }
+    const ep = s.endpoint;
     if (s === real) same(ep, ['defrag', '--cluster']);
     same(ep, ['defrag', '--cluster=false', 'ignored-arg']);
     const fail = same(`${host},${DEAD}`, ['defrag'], { globals: ['--command-timeout=1s'] });

@@ -69,11 +69,12 @@ export function maintenanceHandlers(server: EtcdServer): MaintenanceHandlers {
     Alarm: unary(() => {
       // NOSPACE is raised while the backend is over --quota-backend-bytes; writes are refused then
       const active = server.noSpaceAlarm() ? [{ memberID: server.memberId.toString(), alarm: 'NOSPACE' as const }] : [];
-      return { header: server.header(), alarms: active };
+      // etcd 3.4 answers Alarm and Defragment without a header (its clients cope, or not, with that)
+      return { header: null, alarms: active };
     }),
     Defragment: unary(async () => {
       await server.defragment();
-      return { header: server.header() };
+      return { header: null };
     }),
     Hash: unary(() => ({ header: server.header(), hash: hashKV(server, server.kv.rev()) })),
     HashKV: unary((req) => {
