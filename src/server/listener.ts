@@ -49,8 +49,12 @@ export interface ClientListener {
 const SNIFF_TIMEOUT_MS = 10_000;
 /** How long an HTTP/2 connection is held for its first request before it goes to nghttp2 as it is. */
 const FIRST_REQUEST_WAIT_MS = 500;
-/** The most a connection may send before its SETTINGS ACK and first request's headers are in. */
-const PREAMBLE_MAX_BYTES = 64 * 1024;
+/**
+ * The most a connection may send before its SETTINGS ACK and first request's headers are in: room
+ * for a client that sends its first request without waiting for our SETTINGS (up to the 64 KiB
+ * initial flow-control window of DATA, plus headers), and no more.
+ */
+const PREAMBLE_MAX_BYTES = 256 * 1024;
 
 /** Starts listening; rejects with the listen error (address in use, permission). */
 export function listenClient(opts: ClientListenerOptions): Promise<ClientListener> {
@@ -221,14 +225,13 @@ function preamble(socket: net.Socket, first: Buffer, opts: ClientListenerOptions
   };
   const onData = (chunk: Buffer): void => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-    // a well-behaved client needs a few hundred bytes here; anything far past that is not one
-    if (buf.length > PREAMBLE_MAX_BYTES) {
+    check();
+    // what a well-behaved client sends before it can be handed over fits well within the limit
+    if (!settled && buf.length > PREAMBLE_MAX_BYTES) {
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      return;
     }
-    check();
   };
   socket.once('close', () => clearTimeout(timer));
   socket.once('close', done);
