@@ -3,6 +3,7 @@
 // each call; here the ids, which repeat on every response, are encoded once and cached. Anything
 // else (a Put with prev_kv) goes through the generic serializer.
 import type { ResponseHeader } from '../../api/gen/etcdserverpb/ResponseHeader.js';
+import { varintLength, writeVarint } from '../storage/codec.js';
 
 const idBytes = new Map<string, Buffer>();
 
@@ -26,24 +27,6 @@ function cachedVarint(v: string | number): Buffer {
     idBytes.set(k, b);
   }
   return b;
-}
-
-function writeVarint(buf: Buffer, off: number, n: number): number {
-  while (n >= 0x80) {
-    buf[off++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[off++] = n;
-  return off;
-}
-
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
 }
 
 /** A non-negative safe integer from an int64 field given as number or decimal string, or -1. */

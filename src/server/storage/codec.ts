@@ -37,7 +37,8 @@ function wireBytesOf(msg: object | null | undefined): Buffer | undefined {
 
 const PUT_TAG = (4 << 3) | 2; // InternalRequest.put: field 4, length-delimited
 
-function varintLength(n: number): number {
+/** Bytes of n (a non-negative safe integer) as a protobuf varint. */
+export function varintLength(n: number): number {
   let len = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 128);
@@ -46,7 +47,8 @@ function varintLength(n: number): number {
   return len;
 }
 
-function writeVarint(buf: Buffer, off: number, n: number): number {
+/** Writes n as a protobuf varint at off; returns the offset after it. */
+export function writeVarint(buf: Buffer, off: number, n: number): number {
   while (n >= 0x80) {
     buf[off++] = (n % 128) | 0x80;
     n = Math.floor(n / 128);
