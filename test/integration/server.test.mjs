@@ -381,3 +381,15 @@ test('unix:// client URLs: a socket file named as in etcd, served to real etcdct
     await new Promise((r) => proc.once('exit', r));
   }
 });
+
+test('a client port already in use stops the server at start with a clear error and exit 1', async () => {
+  const s = await startServer('ours');
+  try {
+    const url = `http://${s.endpoint}`;
+    const r = runEtcd(['--data-dir', tmpDir(), '--listen-client-urls', url, '--advertise-client-urls', url]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`cannot listen on ${url}: .*address already in use`));
+  } finally {
+    await s.stop();
+  }
+});
