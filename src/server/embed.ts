@@ -19,6 +19,7 @@ import type { Backend } from './storage/backend.js';
 import { gatewayHandler, type GatewayService } from './gateway.js';
 import { createHttpServer } from './http.js';
 import { listenClient, type ClientListener } from './listener.js';
+import { installFastUnary, unaryMethods } from './h2/unary.js';
 import { EtcdServer, type Logger } from './server.js';
 
 export type { ServerConfig } from './config.js';
@@ -75,6 +76,9 @@ function tlsOptionsFor(url: URL, cfg: ServerConfig): tls.TlsOptions | undefined 
     rejectUnauthorized: tls.clientCertAuth,
   };
 }
+
+/** The KV methods served by the fast unary path: their handlers use only the request. */
+const KV_FAST_METHODS = ['Range', 'Put', 'DeleteRange', 'Txn', 'Compact'] as const;
 
 /** etcd's default election timeout: a promoted lessor adds it to every lease's TTL. */
 const ELECTION_TIMEOUT_MS = 1000;
@@ -134,6 +138,17 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
 
   // TLS, where asked for, ends in the listener; grpc-js gets the connections in the clear
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  // KV's unary calls skip grpc-js's call machinery (h2/unary.ts); ETCD_TS_GRPC_FAST_UNARY=0 turns
+  // that off, to compare
+  const fastUnary =
+    process.env.ETCD_TS_GRPC_FAST_UNARY !== '0' &&
+    installFastUnary(
+      grpcServer,
+      unaryMethods(services[0].definition, services[0].handlers as Record<string, unknown>, KV_FAST_METHODS),
+      services.map((s) => s.definition),
+      { maxReceiveMessageLength: cfg.maxRequestBytes + 512 * 1024 },
+    );
+  log('debug', 'gRPC KV fast unary path', { enabled: fastUnary });
   const httpServer = createHttpServer(core, gatewayHandler(services, { maxRequestBytes: cfg.maxRequestBytes }));
   const listeners: ClientListener[] = [];
   const endpoints: string[] = [];

@@ -393,3 +393,22 @@ test('a client port already in use stops the server at start with a clear error 
     await s.stop();
   }
 });
+
+test('KV unary calls take the lean path past grpc-js (h2/unary.ts); ETCD_TS_GRPC_FAST_UNARY=0 turns it off', async () => {
+  for (const fast of ['1', '0']) {
+    const s = await startServer('ours', { extraArgs: ['--log-level', 'debug'], env: { ETCD_TS_GRPC_FAST_UNARY: fast } });
+    try {
+      // the hook reaches into grpc-js: a grpc-js that keeps its HTTP/2 server elsewhere fails here
+      assert.match(s.logs.join(''), new RegExp(`"msg":"gRPC KV fast unary path","enabled":${fast === '1'}`));
+      const kv = kvClient(s.endpoint);
+      const put = await call(kv, 'Put', { key: Buffer.from('k'), value: Buffer.from('v') });
+      assert.equal(put.header.revision, '2');
+      const r = await call(kv, 'Range', { key: Buffer.from('k') });
+      assert.equal(r.kvs[0].value.toString(), 'v');
+      await assert.rejects(call(kv, 'Put', { value: Buffer.from('v') }), (e) => e.code === grpc.status.INVALID_ARGUMENT && e.details === 'etcdserver: key is not provided');
+      kv.close();
+    } finally {
+      await s.stop();
+    }
+  }
+});

@@ -2,8 +2,10 @@
 // to etcd-ts; the responses (or errors: code and text) must be equal field for field. Covers what
 // etcdctl cannot send: min/max revision filters, nested txns, range compares, "\0" range ends.
 import { test } from 'node:test';
+import * as http2 from 'node:http2';
 import assert from 'node:assert/strict';
 import { call, kvClient, realEtcdSkip, startServer, watchClient } from '../helpers.mjs';
+import { loadApi } from '../../dist/api/proto.js';
 
 const skip = realEtcdSkip();
 const B = (s) => Buffer.from(s);
@@ -53,6 +55,12 @@ const SCRIPT = [
   ['Range', { key: B('a'), revision: 2 }],
   ['Compact', { revision: 2 }],
   ['Range', { key: B('q'), revision: 3 }],
+  // past --max-request-bytes: etcd's own check; past it + 512 KiB: the gRPC message limit
+  ['Put', { key: B('big'), value: Buffer.alloc(1600000, 1) }],
+  ['Put', { key: B('big'), value: Buffer.alloc(2200000, 1) }],
+  ['Range', { key: Buffer.alloc(2200000, 1) }],
+  ['Txn', { success: [{ request_put: { key: B('big'), value: Buffer.alloc(2200000, 1) } }] }],
+  ['Put', { key: B('after'), value: B('big') }],
 ];
 
 /** Drops what legitimately differs: ids and terms in headers. */
@@ -118,4 +126,71 @@ test('the same gRPC requests get the same responses from real etcd and etcd-ts',
     assert.deepEqual(results.ours.out[i], results.etcd.out[i], `request ${i}: ${SCRIPT[i][0]} ${JSON.stringify(normalize(SCRIPT[i][1])).slice(0, 100)}`);
   }
   assert.deepEqual(results.ours.watch, results.etcd.watch);
+});
+
+/** One gRPC call as raw HTTP/2, body as given, malformed or not: its status, text and whether it replied. */
+function rawGrpc(endpoint, method, body) {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://${endpoint}`);
+    session.on('error', reject);
+    const req = session.request({ ':method': 'POST', ':path': method, 'content-type': 'application/grpc', te: 'trailers' });
+    let headers = {};
+    let trailers;
+    let size = 0;
+    req.on('response', (h) => {
+      headers = h;
+    });
+    req.on('trailers', (t) => {
+      trailers = t;
+    });
+    req.on('data', (d) => {
+      size += d.length;
+    });
+    req.on('error', reject);
+    req.on('close', () => {
+      session.close();
+      const t = trailers ?? headers; // a trailers-only response carries the status in its headers
+      // a reply's size differs with the ids in its header; whether there is one is compared
+      resolve({ status: t['grpc-status'], message: decodeURIComponent(t['grpc-message'] ?? ''), replied: size > 0 });
+    });
+    req.end(body);
+  });
+}
+
+/** gRPC's length-prefixed message framing. */
+function frame(msg, flag = 0) {
+  const b = Buffer.alloc(5 + msg.length);
+  b[0] = flag;
+  b.writeUInt32BE(msg.length, 1);
+  msg.copy(b, 5);
+  return b;
+}
+
+test('malformed gRPC requests to KV get the status and text real etcd gives', { skip, timeout: 60_000 }, async () => {
+  const putBytes = (req) => loadApi().etcdserverpb.KV.service.Put.requestSerialize(req);
+  const good = frame(putBytes({ key: B('k'), value: B('v') }));
+  const CASES = [
+    ['a good put', '/etcdserverpb.KV/Put', good],
+    ['no message', '/etcdserverpb.KV/Put', Buffer.alloc(0)],
+    ['two messages in a unary call', '/etcdserverpb.KV/Put', Buffer.concat([good, good])],
+    ['bytes that are not a PutRequest', '/etcdserverpb.KV/Put', frame(Buffer.from([0x0a, 0xff, 0xff, 0xff]))],
+    ['a message cut short', '/etcdserverpb.KV/Put', good.subarray(0, good.length - 2)],
+    ['a length prefix cut short', '/etcdserverpb.KV/Range', good.subarray(0, 3)],
+    ['the compressed flag without an encoding', '/etcdserverpb.KV/Put', frame(B('\x0a\x01k'), 1)],
+    ['a length prefix past the limit', '/etcdserverpb.KV/Range', Buffer.from([0, 0x7f, 0, 0, 0, 1, 2, 3])],
+    ['a method KV does not have', '/etcdserverpb.KV/Nope', good],
+    ['a range after all that', '/etcdserverpb.KV/Range', frame(B('\x0a\x01k'))],
+  ];
+  const results = {};
+  for (const kind of ['etcd', 'ours']) {
+    const s = await startServer(kind);
+    try {
+      results[kind] = [];
+      for (const [name, method, body] of CASES) results[kind].push({ name, ...(await rawGrpc(s.endpoint, method, body)) });
+    } finally {
+      await s.stop();
+    }
+  }
+  assert.equal(results.ours[0].status, '0');
+  assert.deepEqual(results.ours, results.etcd);
 });
