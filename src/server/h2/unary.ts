@@ -134,53 +134,72 @@ function plainGrpc(headers: http2.IncomingHttpHeaders): boolean {
   return enc === undefined || enc === 'identity';
 }
 
+/** A call in progress: what has come in so far. Kept on the stream, so no closures per call. */
+interface CallState {
+  m: Method;
+  maxLen: number;
+  first: Buffer | undefined;
+  more: Buffer[] | undefined;
+  size: number;
+  need: number; // bytes up to the end of the first message, once its length prefix is in
+  failed: boolean;
+}
+
+const kCall = Symbol('etcd-ts.unaryCall');
+type CallStream = http2.ServerHttp2Stream & { [kCall]: CallState };
+
 function serve(stream: http2.ServerHttp2Stream, m: Method, maxLen: number): void {
-  let first: Buffer | undefined;
-  let more: Buffer[] | undefined;
-  let size = 0;
-  let need = -1; // bytes up to the end of the first message, once its length prefix is in
-  let failed = false;
+  const st: CallState = { m, maxLen, first: undefined, more: undefined, size: 0, need: -1, failed: false };
+  (stream as CallStream)[kCall] = st;
   stream.on('error', ignore);
-  stream.on('data', (chunk: Buffer) => {
-    // a unary call reads one message; whatever follows it is not kept
-    if (failed || (need >= 0 && size >= need)) return;
-    size += chunk.length;
-    if (first === undefined) first = chunk;
-    else (more ??= [first]).push(chunk);
-    if (need < 0 && size >= 5) {
-      const head = more ? Buffer.concat(more) : first;
-      const len = head.readUInt32BE(1);
-      // refuse an oversized message as soon as its length prefix is in, in etcd's (grpc-go's) words
-      if (len > maxLen) {
-        failed = true;
-        sendStatus(stream, RESOURCE_EXHAUSTED, `grpc: received message larger than max (${len} vs. ${maxLen})`);
-        return;
-      }
-      need = 5 + len;
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+}
+
+function onData(this: CallStream, chunk: Buffer): void {
+  const st = this[kCall];
+  // a unary call reads one message; whatever follows it is not kept
+  if (st.failed || (st.need >= 0 && st.size >= st.need)) return;
+  st.size += chunk.length;
+  if (st.first === undefined) st.first = chunk;
+  else (st.more ??= [st.first]).push(chunk);
+  if (st.need < 0 && st.size >= 5) {
+    const head = st.more ? Buffer.concat(st.more) : st.first;
+    const len = head.readUInt32BE(1);
+    // refuse an oversized message as soon as its length prefix is in, in etcd's (grpc-go's) words
+    if (len > st.maxLen) {
+      st.failed = true;
+      sendStatus(this, RESOURCE_EXHAUSTED, `grpc: received message larger than max (${len} vs. ${st.maxLen})`);
+      return;
     }
-  });
-  stream.on('end', () => {
-    if (failed) return;
-    const buf = more ? Buffer.concat(more) : first;
-    // grpc-go's answers: no message at all is io.EOF; a message cut short io.ErrUnexpectedEOF;
-    // anything after the first message of a unary call is not read
-    if (buf === undefined || buf.length === 0) return sendStatus(stream, UNKNOWN, 'EOF');
-    if (buf.length < 5) return sendStatus(stream, UNKNOWN, 'unexpected EOF');
-    const len = buf.readUInt32BE(1);
-    if (buf.length < 5 + len) return sendStatus(stream, UNKNOWN, 'unexpected EOF');
-    if (buf[0] !== 0) return sendStatus(stream, INTERNAL, 'grpc: compressed flag set with identity or empty encoding');
-    let request: unknown;
-    try {
-      request = m.deserialize(buf.subarray(5, 5 + len));
-    } catch (e) {
-      return sendStatus(stream, INTERNAL, `grpc: error unmarshalling request: ${unmarshalError(e)}`);
-    }
-    try {
-      m.handler({ request }, (err, res) => reply(stream, m, err, res));
-    } catch (e) {
-      sendStatus(stream, UNKNOWN, e instanceof Error ? e.message : String(e));
-    }
-  });
+    st.need = 5 + len;
+  }
+}
+
+function onEnd(this: CallStream): void {
+  const stream = this;
+  const st = stream[kCall];
+  if (st.failed) return;
+  const buf = st.more ? Buffer.concat(st.more) : st.first;
+  // grpc-go's answers: no message at all is io.EOF; a message cut short io.ErrUnexpectedEOF;
+  // anything after the first message of a unary call is not read
+  if (buf === undefined || buf.length === 0) return sendStatus(stream, UNKNOWN, 'EOF');
+  if (buf.length < 5) return sendStatus(stream, UNKNOWN, 'unexpected EOF');
+  const len = buf.readUInt32BE(1);
+  if (buf.length < 5 + len) return sendStatus(stream, UNKNOWN, 'unexpected EOF');
+  if (buf[0] !== 0) return sendStatus(stream, INTERNAL, 'grpc: compressed flag set with identity or empty encoding');
+  const m = st.m;
+  let request: unknown;
+  try {
+    request = m.deserialize(buf.subarray(5, 5 + len));
+  } catch (e) {
+    return sendStatus(stream, INTERNAL, `grpc: error unmarshalling request: ${unmarshalError(e)}`);
+  }
+  try {
+    m.handler({ request }, (err, res) => reply(stream, m, err, res));
+  } catch (e) {
+    sendStatus(stream, UNKNOWN, e instanceof Error ? e.message : String(e));
+  }
 }
 
 function reply(stream: http2.ServerHttp2Stream, m: Method, err: Partial<grpc.ServiceError> | null, res: unknown): void {
@@ -198,8 +217,12 @@ function reply(stream: http2.ServerHttp2Stream, m: Method, err: Partial<grpc.Ser
   frame.writeUInt32BE(msg.length, 1);
   msg.copy(frame, 5);
   stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
-  stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+  stream.on('wantTrailers', sendOkTrailers);
   stream.end(frame);
+}
+
+function sendOkTrailers(this: http2.ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
 }
 
 /** A trailers-only response, as grpc-js sends for a call that fails before any message. */
