@@ -2,7 +2,8 @@
 // Runs the KV load (bench/kv.mjs) against real etcd and against our server, one at a time on its own
 // temp data dir so the two never share the 2 cores, and prints a side-by-side table: ours, etcd, ratio.
 // With --rounds N the servers alternate N times (etcd, ours, ours, etcd, ...) and the table shows the
-// median of the rounds for every cell. If our server does not build or start, etcd's column is printed
+// median of the rounds for every cell, plus "per round": the median (and range) of each round's
+// ours/etcd ratio, and the server CPU per request. If our server does not build or start, etcd's column is printed
 // and ours is reported missing.
 //
 //   node bench/run.mjs [--rounds 3] [--duration 3] [--warmup 1] [--steps ...] [--workers cores-1]
@@ -189,16 +190,35 @@ const ours = summary('ours');
 const etcd = summary('etcd');
 
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-');
+// The machine's speed drifts between rounds (±20% here); a round of ours and the round of etcd run
+// next to it (etcd, ours, ours, etcd, ...) see about the same machine, so their ratio, taken per
+// round and then the median, is steadier than the ratio of the two medians.
+function pairedRatio(name) {
+  const rs = [];
+  for (let i = 0; i < Math.min(runs.ours.length, runs.etcd.length); i++) {
+    const a = runs.ours[i].steps.find((s) => s.name === name);
+    const b = runs.etcd[i].steps.find((s) => s.name === name);
+    if (a && b && b.rps > 0) rs.push(a.rps / b.rps);
+  }
+  if (!rs.length) return '-';
+  return `${median(rs).toFixed(2)}x (${Math.min(...rs).toFixed(2)}-${Math.max(...rs).toFixed(2)})`;
+}
+/** Server CPU per request, µs: median over the rounds. */
+function cpuPerRequest(kind, name) {
+  const rs = runs[kind].map((m) => m.steps.find((s) => s.name === name)).filter((r) => r && r.rps > 0);
+  return rs.length ? median(rs.map((r) => (1e6 * r.serverCores) / r.rps)).toFixed(0) : '-';
+}
 const cell = (s, name, f, fmt) => (s ? fmt(s.rows.get(name)[f]) : 'missing');
 console.log('');
-console.log('| step | ours req/s | etcd req/s | ours/etcd | ours p50 ms | etcd p50 ms | ours p99 ms | etcd p99 ms | server CPU ours / etcd (cores) |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('| step | ours req/s | etcd req/s | ours/etcd | per round | ours p50 ms | etcd p50 ms | ours p99 ms | etcd p99 ms | server CPU ours / etcd (cores) | µs CPU/req ours / etcd |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const name of stepNames) {
   const cpu = (s) => (s ? s.rows.get(name).serverCores.toFixed(2) : '-');
   console.log(`| ${name} | ${cell(ours, name, 'rps', fmtInt)} | ${cell(etcd, name, 'rps', fmtInt)} | ` +
-    `${ours && etcd ? ratio(ours.rows.get(name).rps, etcd.rows.get(name).rps) : '-'} | ` +
+    `${ours && etcd ? ratio(ours.rows.get(name).rps, etcd.rows.get(name).rps) : '-'} | ${pairedRatio(name)} | ` +
     `${cell(ours, name, 'p50', fmtMs)} | ${cell(etcd, name, 'p50', fmtMs)} | ` +
-    `${cell(ours, name, 'p99', fmtMs)} | ${cell(etcd, name, 'p99', fmtMs)} | ${cpu(ours)} / ${cpu(etcd)} |`);
+    `${cell(ours, name, 'p99', fmtMs)} | ${cell(etcd, name, 'p99', fmtMs)} | ${cpu(ours)} / ${cpu(etcd)} | ` +
+    `${cpuPerRequest('ours', name)} / ${cpuPerRequest('etcd', name)} |`);
 }
 console.log('');
 if (ours || etcd) {
