@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { runKv, DEFAULTS, parseSteps, stepName, fmtInt, fmtMs } from './kv.mjs';
 import {
-  startServer, cpuSeconds, machineBusySeconds, peakRssMiB, OURS_BIN, ETCD_BIN, cleanEnv,
+  startServer, cpuSeconds, machineBusySeconds, peakRssMiB, OURS_BIN, OURS_NODE_FLAGS, ETCD_BIN, cleanEnv,
 } from './lib/servers.mjs';
 import { ROOT } from './lib/wire.mjs';
 
@@ -137,7 +137,8 @@ const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, enc
 const dirty = (spawnSync('git', ['status', '--porcelain', '--', 'src', 'bin', 'scripts'], { cwd: ROOT, encoding: 'utf8' })
   .stdout || '').split('\n').filter(Boolean).length;
 console.log(`ours: built from the work tree at ${head || '?'}` +
-  `${dirty ? ` with ${dirty} uncommitted path(s) under src/, bin/, scripts/` : ', clean'}`);
+  `${dirty ? ` with ${dirty} uncommitted path(s) under src/, bin/, scripts/` : ', clean'}` +
+  `; run as node ${[...OURS_NODE_FLAGS, 'bin/etcd.js'].join(' ')}`);
 console.log(`load: ${o.client} gRPC client, closed loop; ${o.duration} s measured per step after ${o.warmup} s ` +
   `warm-up; up to ${o.workers} worker threads and ${o.channels} channels; key ${o.keySize} B, value ` +
   `${o.valueSize} B, ${o.keyspace} keys; ${o.rounds} round(s)`);

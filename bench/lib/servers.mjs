@@ -11,6 +11,12 @@ export const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
 export const ETCDCTL_BIN = process.env.ETCDCTL_BIN ?? '/usr/bin/etcdctl';
 export const OURS_BIN = path.join(ROOT, 'bin', 'etcd.js');
 export const OURS_CTL = path.join(ROOT, 'bin', 'etcdctl.js');
+/**
+ * Node flags our server runs with, the same as `npm start`: a 64 MiB young generation (V8's default
+ * here is 16 MiB). Under many concurrent writes every scavenge copies all requests in flight; fewer,
+ * larger scavenges measured 15-19% more puts/s at 256 clients, at about 100 MiB more peak RSS.
+ */
+export const OURS_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 const PORT_LO = 25000;
 const PORT_HI = 25999;
@@ -83,7 +89,7 @@ export async function startServer(kind, { timeoutMs = 20000 } = {}) {
     '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`,
     '--initial-cluster', `bench=http://127.0.0.1:${peer}`,
   ];
-  const [cmd, argv] = kind === 'etcd' ? [ETCD_BIN, args] : [process.execPath, [OURS_BIN, ...args]];
+  const [cmd, argv] = kind === 'etcd' ? [ETCD_BIN, args] : [process.execPath, [...OURS_NODE_FLAGS, OURS_BIN, ...args]];
   const log = fs.openSync(logFile, 'w');
   const proc = spawn(cmd, argv, { stdio: ['ignore', log, log], env: cleanEnv() });
   fs.closeSync(log);
