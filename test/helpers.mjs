@@ -59,10 +59,11 @@ async function waitReady(endpoint, proc, logs, timeoutMs = 15000) {
 }
 
 /**
- * Starts a server process. kind 'ours' runs bin/etcd.js, 'etcd' runs real etcd; same flags.
+ * Starts a server process. kind 'ours' runs bin/etcd.js (with node's own flags nodeArgs), 'etcd' runs
+ * real etcd; same flags.
  * Returns { endpoint, proc, dataDir, logs, stop(), kill() }.
  */
-export async function startServer(kind = 'ours', { dataDir = tmpDir(), port, peerPort, extraArgs = [], env = {}, wait = true } = {}) {
+export async function startServer(kind = 'ours', { dataDir = tmpDir(), port, peerPort, extraArgs = [], env = {}, wait = true, nodeArgs = [] } = {}) {
   port ??= await freePort();
   peerPort ??= await freePort();
   const args = [
@@ -74,7 +75,7 @@ export async function startServer(kind = 'ours', { dataDir = tmpDir(), port, pee
     ...extraArgs,
   ];
   const cmd = kind === 'ours' ? process.execPath : ETCD_BIN;
-  const argv = kind === 'ours' ? [path.join(ROOT, 'bin', 'etcd.js'), ...args] : args;
+  const argv = kind === 'ours' ? [...nodeArgs, path.join(ROOT, 'bin', 'etcd.js'), ...args] : args;
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const logs = [];
   proc.stdout.on('data', (d) => logs.push(d.toString()));

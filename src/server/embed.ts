@@ -27,6 +27,11 @@ export type { ServerConfig } from './config.js';
 export interface StartServerOptions extends Partial<ServerConfig> {
   /** Where log lines go; default: JSON lines on stderr at cfg.logLevel. */
   logger?: Logger;
+  /**
+   * Called if the server stops on a storage failure (a failed log write or sync): it then answers
+   * writes with "etcdserver: server stopped" and /health with false. The etcd executable exits 1.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 export interface RunningServer {
@@ -99,7 +104,7 @@ function backendLeases(backend: Backend): LeasePersistence {
 
 /** Starts an etcd server in this process. */
 export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
-  const { logger, ...overrides } = options;
+  const { logger, onFatal, ...overrides } = options;
   const cfg = defaultConfig(overrides);
   const log = logger ?? jsonLogger(cfg.logLevel);
   let lessor: Lessor | undefined;
@@ -109,6 +114,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     return lessor;
   });
   if (!lessor) throw new Error('lessor was not created');
+  core.onFatal = onFatal;
   const leases = lessor;
   // a single member is its own leader from the start: leases count down from now, with etcd's extra
   // election timeout (1 s) so that none expires early across a restart

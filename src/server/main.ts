@@ -60,7 +60,8 @@ export async function runServerMain(argv: string[]): Promise<void> {
 
   let running;
   try {
-    running = await startServer(cfg);
+    // a storage failure ends the process, as a failed WAL sync ends etcd: nothing more is acknowledged
+    running = await startServer({ ...cfg, onFatal: (err) => fatal(`storage failure, stopping: ${err.message}`) });
   } catch (e) {
     fatal(`failed to start: ${(e as Error).message}`);
   }

@@ -387,11 +387,19 @@ export class EtcdServer {
       });
   }
 
+  /**
+   * Told once if the server stops on a storage failure (the log or the backend could not be
+   * written). It then refuses writes; the executable exits, as etcd does on a failed WAL sync.
+   */
+  onFatal: ((err: Error) => void) | undefined;
+
   private fail(err: Error): void {
+    const first = this.stopped === undefined;
     this.stopped = err;
     this.log('error', `stopping: ${err.message}`);
     for (const [, w] of this.waiting) w.done(EtcdError.of('Stopped'));
     this.waiting.clear();
+    if (first) this.onFatal?.(err);
   }
 
   /**

@@ -412,3 +412,35 @@ test('KV unary calls take the lean path past grpc-js (h2/unary.ts); ETCD_TS_GRPC
     }
   }
 });
+
+test('a disk that fails its syncs: the write is not acknowledged, the server exits 1 with a fatal log, and what was acknowledged survives', async () => {
+  const dataDir = tmpDir();
+  const trigger = path.join(dataDir, '..', `${path.basename(dataDir)}-fail`);
+  const s = await startServer('ours', {
+    dataDir,
+    nodeArgs: ['--import', path.join(ROOT, 'test', 'fixtures', 'failing-disk.mjs')],
+    env: { ETCD_TS_TEST_FAIL_FILE: trigger },
+  });
+  const kv = kvClient(s.endpoint);
+  try {
+    await call(kv, 'Put', { key: Buffer.from('before'), value: Buffer.from('1') });
+    fs.writeFileSync(trigger, '');
+    await assert.rejects(call(kv, 'Put', { key: Buffer.from('during'), value: Buffer.from('2') }), (e) => e.code === grpc.status.UNAVAILABLE);
+    const exit = await Promise.race([s.exited, new Promise((r) => setTimeout(r, 10000, { code: 'still running after 10 s' }))]);
+    assert.equal(exit.code, 1);
+    assert.match(s.logs.join(''), /"level":"fatal".*"msg":"storage failure, stopping: wal: write failed: EIO: i\/o error, fdatasync"/);
+  } finally {
+    kv.close();
+    await s.kill();
+    fs.rmSync(trigger, { force: true });
+  }
+  const again = await startServer('ours', { dataDir });
+  const kv2 = kvClient(again.endpoint);
+  try {
+    const r = await call(kv2, 'Range', { key: Buffer.from('before') });
+    assert.equal(r.kvs[0].value.toString(), '1');
+  } finally {
+    kv2.close();
+    await again.stop();
+  }
+});
