@@ -121,8 +121,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   leases.promote((id) => core.propose({ lease_revoke: { ID: id } }), ELECTION_TIMEOUT_MS);
 
   const api = loadApi();
+  // etcd takes gRPC messages up to --max-request-bytes plus 512 KiB (its own check, with its own
+  // error, applies at --max-request-bytes)
+  const maxReceiveMessageLength = cfg.maxRequestBytes + 512 * 1024;
   const grpcServer = new grpc.Server({
-    'grpc.max_receive_message_length': cfg.maxRequestBytes + 512 * 1024,
+    'grpc.max_receive_message_length': maxReceiveMessageLength,
     'grpc.max_send_message_length': 2 ** 31 - 1,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
@@ -152,7 +155,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       grpcServer,
       unaryMethods(services[0].definition, services[0].handlers as Record<string, unknown>, KV_FAST_METHODS),
       services.map((s) => s.definition),
-      { maxReceiveMessageLength: cfg.maxRequestBytes + 512 * 1024 },
+      { maxReceiveMessageLength },
     );
   log('debug', 'gRPC KV fast unary path', { enabled: fastUnary });
   const httpServer = createHttpServer(core, gatewayHandler(services, { maxRequestBytes: cfg.maxRequestBytes }));

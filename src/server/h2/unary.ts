@@ -10,13 +10,17 @@
 // handler functions. Where a request is malformed, the status and text are etcd's (grpc-go's), as
 // a differential test checks (test/interop/grpc-diff.test.mjs).
 //
+// A grpc-timeout header is not enforced here: the caller's own deadline ends the call (its
+// RST_STREAM closes the stream, and the answer is dropped), and a write already proposed still
+// completes, as it does in etcd.
+//
 // Every other call (streams, methods not listed, compressed requests, anything unusual in the
 // headers) goes on to grpc-js untouched, except a method unknown to a service served here, which
 // gets grpc-go's answer. The hook needs grpc-js's HTTP/2 server behind a connection
 // injector, which grpc-js does not expose; installFastUnary() finds it, and reports false (the server
 // then simply runs everything through grpc-js) if a grpc-js version keeps it elsewhere.
 import type * as http2 from 'node:http2';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 
 type UnaryHandler = (call: { request: unknown }, callback: (err: Partial<grpc.ServiceError> | null, res?: unknown) => void) => void;
 
@@ -32,12 +36,7 @@ export interface FastUnaryOptions {
   maxReceiveMessageLength: number;
 }
 
-// grpc status codes used here (the numbers are the gRPC spec's)
-const OK = 0;
-const UNKNOWN = 2;
-const INTERNAL = 13;
-const UNIMPLEMENTED = 12;
-const RESOURCE_EXHAUSTED = 8;
+const { OK, UNKNOWN, INTERNAL, UNIMPLEMENTED, RESOURCE_EXHAUSTED } = grpc.status;
 
 // the response headers grpc-js sends; node copies header objects, so one instance serves every call
 const RESPONSE_HEADERS = {
