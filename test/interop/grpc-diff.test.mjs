@@ -128,7 +128,7 @@ test('the same gRPC requests get the same responses from real etcd and etcd-ts',
   assert.deepEqual(results.ours.watch, results.etcd.watch);
 });
 
-/** One gRPC call as raw HTTP/2, body as given, malformed or not: its status, text and whether it replied. */
+/** One gRPC call as raw HTTP/2, body as given, malformed or not: its status, text, whether it replied, and the header and trailer names. */
 function rawGrpc(endpoint, method, body) {
   return new Promise((resolve, reject) => {
     const session = http2.connect(`http://${endpoint}`);
@@ -151,7 +151,14 @@ function rawGrpc(endpoint, method, body) {
       session.close();
       const t = trailers ?? headers; // a trailers-only response carries the status in its headers
       // a reply's size differs with the ids in its header; whether there is one is compared
-      resolve({ status: t['grpc-status'], message: decodeURIComponent(t['grpc-message'] ?? ''), replied: size > 0 });
+      resolve({
+        status: t['grpc-status'],
+        message: decodeURIComponent(t['grpc-message'] ?? ''),
+        replied: size > 0,
+        headers: Object.keys(headers).sort().join(' '),
+        contentType: headers['content-type'],
+        trailers: trailers ? Object.keys(trailers).sort().join(' ') : null,
+      });
     });
     req.end(body);
   });

@@ -38,16 +38,12 @@ export interface FastUnaryOptions {
 
 const { OK, UNKNOWN, INTERNAL, UNIMPLEMENTED, RESOURCE_EXHAUSTED } = grpc.status;
 
-// the response headers grpc-js sends; node copies header objects, so one instance serves every call
-const RESPONSE_HEADERS = {
-  ':status': 200,
-  'content-type': 'application/grpc+proto',
-  'grpc-accept-encoding': 'identity,deflate,gzip',
-  'grpc-encoding': 'identity',
-};
-const RESPOND_OPTIONS = { waitForTrailers: true };
-// grpc-go sends no grpc-message with an OK status
-const OK_TRAILERS = { 'grpc-status': String(OK) };
+// The headers and trailers etcd (grpc-go) sends, and no date header (node adds one unless told not
+// to). Node copies header and option objects, so one instance of each serves every call.
+const RESPONSE_HEADERS = { ':status': 200, 'content-type': 'application/grpc' };
+const RESPOND_OPTIONS = { waitForTrailers: true, sendDate: false } as http2.ServerStreamResponseOptions;
+const OK_TRAILERS = { 'grpc-status': String(OK), 'grpc-message': '' };
+const STATUS_OPTIONS = { endStream: true, sendDate: false } as http2.ServerStreamResponseOptions;
 
 /** The unary methods of a service whose handlers use nothing of the call but `request`. */
 export function unaryMethods(
@@ -224,17 +220,12 @@ function sendOkTrailers(this: http2.ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);
 }
 
-/** A trailers-only response, as grpc-js sends for a call that fails before any message. */
+/** A trailers-only response (the status in the headers), as grpc-go sends a failed call's. */
 function sendStatus(stream: http2.ServerHttp2Stream, code: number, details: string): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.respond(
-    {
-      ':status': 200,
-      'content-type': 'application/grpc+proto',
-      'grpc-status': String(code),
-      'grpc-message': encodeURI(details),
-    },
-    { endStream: true },
+    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURI(details) },
+    STATUS_OPTIONS,
   );
 }
 
