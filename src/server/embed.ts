@@ -115,6 +115,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   });
   if (!lessor) throw new Error('lessor was not created');
   core.onFatal = onFatal;
+  await core.ready();
   const leases = lessor;
   // a single member is its own leader from the start: leases count down from now, with etcd's extra
   // election timeout (1 s) so that none expires early across a restart

@@ -259,7 +259,7 @@ export function parseServerFlags(argv: string[], env: NodeJS.ProcessEnv = proces
   const known = new Set(Object.keys(FLAGS).map(envName));
   for (const [k, v] of Object.entries(env)) {
     if (!k.startsWith('ETCD_') || v === undefined) continue;
-    if (k === 'ETCD_TS_PROTO_DIR' || k === 'ETCD_UNSUPPORTED_ARCH') continue;
+    if (k.startsWith('ETCD_TS_') || k === 'ETCD_UNSUPPORTED_ARCH') continue;
     if (!known.has(k)) {
       warnings.push(`unrecognized environment variable ${k}=${v}`);
       continue;

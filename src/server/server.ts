@@ -134,6 +134,7 @@ export class EtcdServer {
         state.consistentIndex,
         {
           segmentBytes: cfg.walSegmentBytes,
+          syncThread: process.env.ETCD_TS_WAL_SYNC_THREAD !== '0',
           warn: (m) => this.log('warn', m),
           observe: (seconds, bytes) => {
             this.metrics.walFsync.observe(seconds);
@@ -224,6 +225,11 @@ export class EtcdServer {
   noSpaceAlarm(): boolean {
     if (this.noSpace && !this.quotaExceeded()) this.noSpace = false;
     return this.noSpace;
+  }
+
+  /** Resolves once the log's sync thread runs; writes made before then wait for it. */
+  ready(): Promise<void> {
+    return this.wal.ready();
   }
 
   /** The index of the last applied log entry. */

@@ -205,10 +205,10 @@ export class Applier {
   private put(txn: WriteTxn, p: PutRequest__Output, checked = false): PutResponse {
     if (!checked) this.checkPut(txn, p);
     const key = keyOf(p.key);
-    const prevLive = txn.range(key, undefined, {}).kvs[0];
-    const value = p.ignore_value ? (prevLive?.value ?? EMPTY) : (p.value ?? EMPTY);
-    const lease = p.ignore_lease ? (prevLive?.lease ?? '0') : leaseIdOf(p.lease);
-    const { prev } = txn.put(key, value, lease);
+    const prev = txn.latestLive(key);
+    const value = p.ignore_value ? (prev?.value ?? EMPTY) : (p.value ?? EMPTY);
+    const lease = p.ignore_lease ? (prev?.lease ?? '0') : leaseIdOf(p.lease);
+    txn.put(key, value, lease, prev);
     if (prev && prev.lease !== '0' && prev.lease !== lease) this.lessor.detach(prev.lease, key);
     if (lease !== '0' && (!prev || prev.lease !== lease)) this.lessor.attach(lease, key);
     return p.prev_kv && prev ? { prev_kv: toKeyValue(prev) } : {};

@@ -33,7 +33,10 @@ export interface RangeResult {
 export type CommitListener = (changes: readonly KeyVersion[], rev: number) => void;
 
 export class KVStore {
+  /** Every key with a kept version, in key order: what ranges walk. */
   private readonly index: BTree<string, KeyHistory> = new BTree<string, KeyHistory>();
+  /** The same histories by key: point reads and writes skip the tree walk (a hash lookup instead). */
+  private readonly byKey = new Map<string, KeyHistory>();
   /** Every version since the compacted revision, in revision order: what watchers replay. */
   private history: KeyVersion[] = [];
   private currentRev = 1;
@@ -72,7 +75,7 @@ export class KVStore {
     const kvs: KeyVersion[] = [];
     let count = 0;
     if (end === undefined) {
-      const v = this.index.get(key)?.liveAt(rev);
+      const v = this.byKey.get(key)?.liveAt(rev);
       if (v) {
         count = 1;
         if (!countOnly) kvs.push(v);
@@ -124,7 +127,7 @@ export class KVStore {
 
   /** The version of key that an event at (main, sub) replaced, if it was live: a watcher's prev_kv. */
   previousOf(v: KeyVersion): KeyVersion | undefined {
-    const hist = this.index.get(v.key);
+    const hist = this.byKey.get(v.key);
     if (!hist) return undefined;
     const vs = hist.versions;
     for (let i = vs.length - 1; i >= 0; i--) {
@@ -153,10 +156,11 @@ export class KVStore {
 
   /** Records one new version in the index (write transactions only). */
   addVersion(v: KeyVersion): void {
-    let h = this.index.get(v.key);
+    let h = this.byKey.get(v.key);
     if (!h) {
       h = new KeyHistory(v.key);
       this.index.set(v.key, h);
+      this.byKey.set(v.key, h);
     }
     const wasLive = (h.latest()?.value ?? null) !== null;
     h.versions.push(v);
@@ -171,7 +175,7 @@ export class KVStore {
   private live = 0;
 
   latestLive(key: string): KeyVersion | undefined {
-    const v = this.index.get(key)?.latest();
+    const v = this.byKey.get(key)?.latest();
     return v && v.value !== null ? v : undefined;
   }
 
@@ -212,7 +216,10 @@ export class KVStore {
       for (const g of gone) removed.push(g);
       if (h.isEmpty()) emptied.push(k);
     });
-    for (const k of emptied) this.index.delete(k);
+    for (const k of emptied) {
+      this.index.delete(k);
+      this.byKey.delete(k);
+    }
     // The watch history keeps revision rev itself (a watcher may start at the compacted revision),
     // except its deletes: like the index and the backend, it forgets tombstones at or below rev.
     let cut = 0;
@@ -261,9 +268,16 @@ export class WriteTxn {
     return this.store.rangeAt(key, end, rev, opts.limit ?? 0, opts.countOnly ?? false, cur);
   }
 
-  /** Puts key; returns the version it replaced, if live. */
-  put(key: string, value: Buffer, lease: string): { prev: KeyVersion | undefined; kv: KeyVersion } {
-    const prev = this.store.latestLive(key);
+  /** The live version of key as this transaction sees it (its own changes included). */
+  latestLive(key: string): KeyVersion | undefined {
+    return this.store.latestLive(key);
+  }
+
+  /**
+   * Puts key; returns the version it replaced, if live. prev, when given, must be latestLive(key)
+   * (it saves the caller's second lookup).
+   */
+  put(key: string, value: Buffer, lease: string, prev = this.store.latestLive(key)): { prev: KeyVersion | undefined; kv: KeyVersion } {
     const main = this.beginRev + 1;
     const kv: KeyVersion = {
       key,
