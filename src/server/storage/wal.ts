@@ -9,6 +9,11 @@
 //
 // Indexes are consecutive across all segments. Appends are group-committed: every record appended
 // while the previous batch is being written and synced goes out in the next single write + fdatasync.
+// With opts.syncThread (the server's default) the main thread writes each event-loop turn's records
+// into the page cache at once, and a dedicated thread (sync_worker.ts) runs fdatasync back to back,
+// each covering everything written before it began. Without it the sync runs on libuv's pool and the
+// next batch starts only when the main thread handles the last one's completion: measured here, the
+// disk's own fdatasync took about 0.3 ms while start-to-callback took about 1.2 ms at 64 clients.
 //
 // A new segment is preallocated: extended to segmentBytes (zeros) and synced once, as etcd
 // preallocates its 64 MB segments. Records then overwrite zeros and the file size never changes, so
