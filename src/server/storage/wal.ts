@@ -658,6 +658,11 @@ class SyncThread {
     this.worker.on('message', (r: SyncReport) => onReport(r));
     this.worker.on('error', (e) => onReport({ error: { message: `sync thread: ${e.message}` } }));
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    // a thread that ends on its own (it only returns after a failure it has reported, or when
+    // stopped) leaves syncs owed: that is a failed log too
+    this.worker.once('exit', (code) => {
+      if (!this.stopping) onReport({ error: { message: `sync thread exited (code ${code})` } });
+    });
     this.online = new Promise((resolve) => {
       this.worker.once('online', resolve);
       this.worker.once('exit', () => resolve());
