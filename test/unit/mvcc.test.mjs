@@ -251,3 +251,18 @@ test('the live key count follows puts, deletes, compaction and restore', () => {
   r.restore(s.keptVersions(), s.rev(), s.compactRev());
   assert.equal(r.liveKeyCount(), 1);
 });
+
+test('a stored value owns its bytes: it does not keep the buffer its request arrived in alive', async () => {
+  const { Applier, NO_LEASES } = await import('../../dist/server/apply/applier.js');
+  const store = new KVStore();
+  const applier = new Applier(store, NO_LEASES);
+  // as at log replay, where a request is decoded from a view into a whole (up to 64 MiB) segment
+  const segment = Buffer.alloc(1 << 20, 0x61);
+  const value = segment.subarray(1000, 1256);
+  applier.apply({ put: { key: Buffer.from('k'), value, lease: '0' } });
+  const kv = store.range('k', undefined).kvs[0];
+  assert.equal(kv.value.toString(), 'a'.repeat(256));
+  assert.ok(kv.value.buffer.byteLength < 64 * 1024, `value pins ${kv.value.buffer.byteLength} bytes`);
+  segment.fill(0x62);
+  assert.equal(kv.value.toString(), 'a'.repeat(256), 'the stored value is a copy');
+});

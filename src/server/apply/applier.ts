@@ -63,6 +63,16 @@ export type ApplyResult =
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * A stored value owns its bytes. A decoded request's value is a view into the buffer it arrived in
+ * (an HTTP/2 frame; at log replay, a whole WAL segment), which it would otherwise keep alive for as
+ * long as the version is kept. Small copies share node's buffer pool (one 8 KiB slab per few dozen
+ * values instead of an ArrayBuffer each).
+ */
+function ownBytes(b: Buffer | Uint8Array | null | undefined): Buffer {
+  return b && b.length > 0 ? Buffer.from(b) : EMPTY;
+}
+
 /** Bytes to the store's key form (latin1 string, one char per byte). */
 export function keyOf(b: Buffer | Uint8Array | string | undefined | null): string {
   if (!b) return '';
@@ -206,7 +216,7 @@ export class Applier {
     if (!checked) this.checkPut(txn, p);
     const key = keyOf(p.key);
     const prev = txn.latestLive(key);
-    const value = p.ignore_value ? (prev?.value ?? EMPTY) : (p.value ?? EMPTY);
+    const value = p.ignore_value ? (prev?.value ?? EMPTY) : ownBytes(p.value);
     const lease = p.ignore_lease ? (prev?.lease ?? '0') : leaseIdOf(p.lease);
     txn.put(key, value, lease, prev);
     if (prev && prev.lease !== '0' && prev.lease !== lease) this.lessor.detach(prev.lease, key);
