@@ -16,9 +16,19 @@ const ratios = new Map();
 const cpu = new Map();
 const push = (m, k, v) => (m.get(k) ?? m.set(k, []).get(k)).push(v);
 for (const f of files) {
-  const { runs } = JSON.parse(fs.readFileSync(f, 'utf8'));
-  const etcd = runs?.etcd ?? [];
-  const ours = runs?.ours ?? [];
+  let runs;
+  try {
+    ({ runs } = JSON.parse(fs.readFileSync(f, 'utf8')));
+  } catch (e) {
+    console.error(`pool.mjs: ${f}: ${e.message}`);
+    process.exit(2);
+  }
+  if (!runs || !Array.isArray(runs.etcd) || !Array.isArray(runs.ours)) {
+    console.error(`pool.mjs: ${f}: not a bench/run.mjs --json file (no runs.etcd / runs.ours)`);
+    process.exit(2);
+  }
+  const etcd = runs.etcd;
+  const ours = runs.ours;
   for (let r = 0; r < Math.min(etcd.length, ours.length); r++) {
     for (const se of etcd[r].steps) {
       const so = ours[r].steps.find((s) => s.name === se.name);
