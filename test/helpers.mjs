@@ -141,3 +141,40 @@ export function runCtl(which, args, { input, env = {} } = {}) {
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+// ---- test-side HTTP/2 and HPACK writing (raw strings, no Huffman) ----
+
+/** One HTTP/2 frame: 9-byte header (length, type, flags, stream id) and payload. */
+export function h2Frame(type, flags, streamId, payload) {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(streamId, 5);
+  return Buffer.concat([h, payload]);
+}
+
+/** An HPACK integer with a `prefixBits` prefix, its first byte's other bits from `first`. */
+export function hpackInt(first, prefixBits, value) {
+  const mask = (1 << prefixBits) - 1;
+  if (value < mask) return [first | value];
+  const out = [first | mask];
+  value -= mask;
+  while (value >= 128) {
+    out.push((value & 127) | 128);
+    value >>>= 7;
+  }
+  out.push(value);
+  return out;
+}
+
+/** An HPACK string literal, not Huffman-coded. */
+export function hpackStr(s) {
+  const b = Buffer.from(s, 'latin1');
+  return [...hpackInt(0, 7, b.length), ...b];
+}
+
+/** A header block of literals without indexing, each with a new name. */
+export function hpackLiterals(fields) {
+  return Buffer.from(fields.flatMap(([n, v]) => [0, ...hpackStr(n), ...hpackStr(v)]));
+}

@@ -156,7 +156,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       grpcServer,
       unaryMethods(services[0].definition, services[0].handlers as Record<string, unknown>, KV_FAST_METHODS),
       services.map((s) => s.definition),
-      { maxReceiveMessageLength },
+      { maxReceiveMessageLength, oneWrite: process.env.ETCD_TS_GRPC_ONE_WRITE !== '0' },
     );
   log('debug', 'gRPC KV fast unary path', { enabled: fastUnary });
   const httpServer = createHttpServer(core, gatewayHandler(services, { maxRequestBytes: cfg.maxRequestBytes }));

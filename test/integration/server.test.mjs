@@ -4,9 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { ETCDCTL_BIN, ROOT, call, freePort, kvClient, realEtcdSkip, startServer, tmpDir } from '../helpers.mjs';
+import { ETCDCTL_BIN, ROOT, call, freePort, h2Frame, hpackLiterals, kvClient, realEtcdSkip, startServer, tmpDir } from '../helpers.mjs';
+import { H2_PREFACE, parseFrames } from '../../dist/server/h2/authority.js';
 import { loadApi } from '../../dist/api/proto.js';
 import { startServer as startInProcess } from '../../dist/index.js';
 
@@ -407,6 +409,86 @@ test('KV unary calls take the lean path past grpc-js (h2/unary.ts); ETCD_TS_GRPC
       assert.equal(r.kvs[0].value.toString(), 'v');
       await assert.rejects(call(kv, 'Put', { value: Buffer.from('v') }), (e) => e.code === grpc.status.INVALID_ARGUMENT && e.details === 'etcdserver: key is not provided');
       kv.close();
+    } finally {
+      await s.stop();
+    }
+  }
+});
+
+/**
+ * Sends `n` unary Puts one after another on one raw HTTP/2 connection and reports, for each answer,
+ * whether its frames (HEADERS, DATA, trailing HEADERS) reached the client in one socket read, and
+ * the frame types seen for its stream.
+ */
+async function answersInOneRead(endpoint, n) {
+  const [host, port] = endpoint.split(':');
+  const sock = net.connect(Number(port), host);
+  await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+  const block = hpackLiterals([
+    [':method', 'POST'], [':scheme', 'http'], [':path', '/etcdserverpb.KV/Put'], [':authority', endpoint],
+    ['content-type', 'application/grpc'], ['te', 'trailers'],
+  ]);
+  const msg = loadApi().etcdserverpb.KV.service.Put.requestSerialize({ key: Buffer.from('k'), value: Buffer.from('v') });
+  const body = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
+  sock.write(Buffer.concat([H2_PREFACE, h2Frame(4, 0, 0, Buffer.alloc(0))]));
+  let pending = Buffer.alloc(0);
+  let reads = 0;
+  const seen = new Map(); // stream id -> { types, reads: Set of the reads its frames came in, done }
+  let wake = () => {};
+  sock.on('data', (chunk) => {
+    reads++;
+    pending = Buffer.concat([pending, chunk]);
+    const { frames, consumed } = parseFrames(pending, 0);
+    pending = pending.subarray(consumed);
+    for (const f of frames) {
+      if (f.type === 4 && !(f.flags & 1)) sock.write(h2Frame(4, 1, 0, Buffer.alloc(0))); // ack the server's SETTINGS
+      if (f.streamId === 0) continue;
+      const st = seen.get(f.streamId) ?? { types: [], reads: new Set(), done: false };
+      seen.set(f.streamId, st);
+      st.types.push(f.type);
+      st.reads.add(reads);
+      if ((f.type === 0 || f.type === 1) && f.flags & 1) st.done = true; // END_STREAM
+      if (f.type === 3) st.done = true; // RST_STREAM
+    }
+    wake();
+  });
+  const out = [];
+  try {
+    for (let i = 0, id = 1; i < n; i++, id += 2) {
+      sock.write(Buffer.concat([h2Frame(1, 4, id, block), h2Frame(0, 1, id, body)]));
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(reject, 5000, new Error(`no complete answer on stream ${id}`));
+        wake = () => {
+          if (seen.get(id)?.done) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+      });
+      const st = seen.get(id);
+      out.push({ oneRead: st.reads.size === 1, types: st.types.join(',') });
+    }
+  } finally {
+    sock.destroy();
+  }
+  return out;
+}
+
+test('a KV answer leaves in one socket write, HEADERS, DATA and trailers together, as grpc-go (etcd) sends it; ETCD_TS_GRPC_ONE_WRITE=0 goes back to node\'s two writes', async () => {
+  for (const oneWrite of ['1', '0']) {
+    const s = await startServer('ours', { env: { ETCD_TS_GRPC_ONE_WRITE: oneWrite } });
+    try {
+      const answers = await answersInOneRead(s.endpoint, 40);
+      for (const a of answers) assert.equal(a.types, '1,0,1'); // HEADERS, DATA, trailing HEADERS
+      const together = answers.filter((a) => a.oneRead).length;
+      // the lean path's replies are real: the server counted the 40 puts
+      const kv = kvClient(s.endpoint);
+      assert.equal((await call(kv, 'Range', { key: Buffer.from('k') })).kvs[0].version, '40');
+      kv.close();
+      if (oneWrite === '1') assert.equal(together, 40, `${40 - together} of 40 answers came in two reads`);
+      // two writes a turn apart nearly always reach the client as two reads: this shows the check
+      // above can tell the difference
+      else assert.ok(together < 40, 'node\'s two writes were never seen apart');
     } finally {
       await s.stop();
     }

@@ -16,37 +16,11 @@ import {
   parseFrames,
   stripFirstSettingsAck,
 } from '../../dist/server/h2/authority.js';
+import { h2Frame as frame, hpackInt, hpackStr } from '../helpers.mjs';
 
 const hex = (s) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
-// ---- test-side HTTP/2 and HPACK writing (raw strings, no Huffman) ----
-
-function frame(type, flags, streamId, payload) {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(streamId, 5);
-  return Buffer.concat([h, payload]);
-}
 const SETTINGS = frame(4, 0, 0, Buffer.alloc(0));
-
-function hpackInt(first, prefixBits, value) {
-  const mask = (1 << prefixBits) - 1;
-  if (value < mask) return [first | value];
-  const out = [first | mask];
-  value -= mask;
-  while (value >= 128) {
-    out.push((value & 127) | 128);
-    value >>>= 7;
-  }
-  out.push(value);
-  return out;
-}
-const hpackStr = (s) => {
-  const b = Buffer.from(s, 'latin1');
-  return [...hpackInt(0, 7, b.length), ...b];
-};
 
 const STATIC_NAMES = { ':authority': 1, ':method': 2, ':path': 4, ':scheme': 6, 'content-type': 31, 'user-agent': 58 };
 
