@@ -12,11 +12,12 @@ export const ETCDCTL_BIN = process.env.ETCDCTL_BIN ?? '/usr/bin/etcdctl';
 export const OURS_BIN = path.join(ROOT, 'bin', 'etcd.js');
 export const OURS_CTL = path.join(ROOT, 'bin', 'etcdctl.js');
 /**
- * Node flags our server runs with, the same as `npm start`: a 64 MiB young generation (V8's default
- * here is 16 MiB). Under many concurrent writes every scavenge copies all requests in flight; fewer,
- * larger scavenges measured 15-19% more puts/s at 256 clients, at about 100 MiB more peak RSS.
+ * Node flags our server runs with: none, as `npm start`, `npx etcd` and bin/etcd.js run it. (Until
+ * Nov 30 this was a 64 MiB young generation, then worth 15-19% more puts/s at 256 clients; once the
+ * KV calls left grpc-js and allocated less per put, paired runs against V8's default measured no
+ * difference, and it cost about 100 MiB of peak RSS.)
  */
-export const OURS_NODE_FLAGS = ['--max-semi-space-size=64'];
+export const OURS_NODE_FLAGS = [];
 
 const PORT_LO = 25000;
 const PORT_HI = 25999;
