@@ -63,11 +63,11 @@ async function waitReady(endpoint, proc, logs, timeoutMs = 15000) {
  * real etcd; same flags.
  * Returns { endpoint, proc, dataDir, logs, stop(), kill() }.
  */
-export async function startServer(kind = 'ours', { dataDir = tmpDir(), port, peerPort, extraArgs = [], env = {}, wait = true, nodeArgs = [] } = {}) {
+export async function startServer(kind = 'ours', { dataDir = tmpDir(), port, peerPort, name = 'default', extraArgs = [], env = {}, wait = true, nodeArgs = [] } = {}) {
   port ??= await freePort();
   peerPort ??= await freePort();
   const args = [
-    '--name', 'default',
+    ...(name === null ? [] : ['--name', name]), // null: leave the name to ETCD_NAME or the default
     '--data-dir', dataDir,
     '--listen-client-urls', `http://127.0.0.1:${port}`,
     '--advertise-client-urls', `http://127.0.0.1:${port}`,

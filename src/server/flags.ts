@@ -21,6 +21,20 @@ export class FlagVerifyError extends FlagError {
   }
 }
 
+/**
+ * A configuration etcd refuses outright, before checking the flags' values: it logs these at
+ * critical level and exits 1 (a variable shadowed by its flag, for one).
+ */
+export class FlagFatalError extends FlagError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FlagFatalError';
+  }
+}
+
+/** etcd's answer when --listen-client-urls is set and --advertise-client-urls is not. */
+export const UNSET_ADVERTISE_CLIENT_URLS = '--advertise-client-urls is required when --listen-client-urls is set explicitly';
+
 type Kind = 'string' | 'bool' | 'uint' | 'urls' | 'duration';
 
 interface FlagDef {
@@ -266,10 +280,12 @@ export function parseServerFlags(argv: string[], env: NodeJS.ProcessEnv = proces
     }
     const flag = Object.keys(FLAGS).find((f) => envName(f) === k)!;
     if (given.has(flag)) {
-      warnings.push(`ignoring environment variable ${k}: flag --${flag} is given on the command line`);
-      continue;
+      throw new FlagFatalError(
+        `conflicting environment variable "${k}" is shadowed by corresponding command-line flag (either unset environment variable or disable flag)`,
+      );
     }
-    fromEnv.set(flag, v);
+    // etcd takes a variable only when it is not empty
+    if (v !== '') fromEnv.set(flag, v);
   }
 
   const all = new Map([...fromEnv, ...given]);
@@ -278,9 +294,20 @@ export function parseServerFlags(argv: string[], env: NodeJS.ProcessEnv = proces
   // apply in a fixed order so derived defaults (data-dir from name, initial-cluster) come out right
   for (const [name, value] of all) {
     const def = FLAGS[name];
-    if (def.kind === 'bool') parseBool(name, value);
-    if (def.kind === 'uint' && !def.apply) parseUint(name, value);
-    def.apply?.(cfg, value, all);
+    try {
+      if (def.kind === 'bool') parseBool(name, value);
+      if (def.kind === 'uint' && !def.apply) parseUint(name, value);
+      def.apply?.(cfg, value, all);
+    } catch (e) {
+      // a variable's value that does not parse: etcd names the variable, and exits 1
+      if (!(e instanceof FlagError) || e instanceof FlagVerifyError || given.has(name)) throw e;
+      const reason = /^invalid (?:boolean )?value "[^"]*" for (?:flag )?-[\w-]+: (.*)$/s.exec(e.message)?.[1] ?? e.message;
+      throw new FlagVerifyError(`invalid value "${value}" for ${envName(name)}: ${reason}`);
+    }
+  }
+  // as etcd: listening on chosen addresses means saying which of them clients should use
+  if (all.has('listen-client-urls') && !all.has('advertise-client-urls')) {
+    throw new FlagVerifyError(UNSET_ADVERTISE_CLIENT_URLS);
   }
   if (!explicitDataDir) cfg.dataDir = `${cfg.name}.etcd`;
   if (!all.has('initial-cluster')) {

@@ -1,8 +1,8 @@
 // The server's command line: `etcd [flags]` and `etcdctl serve [flags]`. Parses etcd's flags, starts
 // the embedded server, and stops it cleanly on SIGINT/SIGTERM.
 import { startServer } from './embed.js';
-import { FlagError, FlagVerifyError, parseServerFlags, serverUsage } from './flags.js';
-import { parseInitialCluster } from './server.js';
+import { FlagError, FlagFatalError, FlagVerifyError, UNSET_ADVERTISE_CLIENT_URLS, parseServerFlags, serverUsage } from './flags.js';
+import { dataDirInitialized, parseInitialCluster } from './server.js';
 import { SERVER_VERSION } from './api/maintenance.js';
 
 export const ETCD_TS_VERSION = '0.1.0';
@@ -17,8 +17,12 @@ export async function runServerMain(argv: string[]): Promise<void> {
   try {
     parsed = parseServerFlags(argv);
   } catch (e) {
+    if (e instanceof FlagFatalError) fatal(e.message);
     if (e instanceof FlagVerifyError) {
       process.stderr.write(`error verifying flags, ${e.message}. See 'etcd --help'.\n`);
+      if (e.message === UNSET_ADVERTISE_CLIENT_URLS) {
+        process.stderr.write('When listening on specific address(es), this etcd process must advertise accessible url(s) to each connected client.\n');
+      }
       process.exit(1);
     }
     if (e instanceof FlagError) {
@@ -48,13 +52,16 @@ export async function runServerMain(argv: string[]): Promise<void> {
     fatal((e as Error).message);
   }
   const names = [...new Set(members.map((m) => m.name))];
-  if (names.length > 1) {
+  // as etcd: once the data dir holds a log, the member and its cluster come from there, and the
+  // bootstrap flags (--initial-cluster, --initial-cluster-state) are not read
+  const initialized = dataDirInitialized(cfg.dataDir);
+  if (names.length > 1 && !initialized) {
     fatal(
       `--initial-cluster lists ${names.length} members (${names.join(', ')}): etcd-ts runs a single member for now; ` +
         `cluster mode (Raft) is not built yet. Start one member with --initial-cluster ${cfg.name}=<its peer URL>.`,
     );
   }
-  if (cfg.initialClusterState === 'existing') {
+  if (cfg.initialClusterState === 'existing' && !initialized) {
     fatal('--initial-cluster-state existing joins a running cluster, which needs cluster mode (not built yet)');
   }
 

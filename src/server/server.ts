@@ -468,6 +468,15 @@ function txnHasPut(t: TxnRequest): boolean {
   return ops.some((op) => !!op.request_put || (!!op.request_txn && txnHasPut(op.request_txn)));
 }
 
+/** Whether a server has run on this data dir: its log exists, as etcd decides it (wal.Exist). */
+export function dataDirInitialized(dataDir: string): boolean {
+  try {
+    return fs.readdirSync(path.join(dataDir, 'member', 'wal')).some((f) => f.endsWith('.wal'));
+  } catch {
+    return false;
+  }
+}
+
 export function parseInitialCluster(s: string): { name: string; url: string }[] {
   const out: { name: string; url: string }[] = [];
   for (const part of s.split(',')) {

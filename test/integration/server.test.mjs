@@ -71,10 +71,10 @@ test('https without readable certificates fails at start', () => {
   assert.match(r.stderr, /cannot read --cert-file \/nonexistent\/cert.pem/);
 });
 
-test('ETCD_* variables are read, and a flag beats its variable', async () => {
+test('ETCD_* variables are read; a variable shadowed by its flag, or one whose value does not parse, stops the start as in etcd', async () => {
   const dir = tmpDir();
   const port = await freePort();
-  const s = await startServer('ours', { dataDir: dir, port, env: { ETCD_NAME: 'fromenv', ETCD_MAX_TXN_OPS: '2' } });
+  const s = await startServer('ours', { dataDir: dir, port, name: null, env: { ETCD_NAME: 'fromenv', ETCD_MAX_TXN_OPS: '2' } });
   try {
     const kv = kvClient(s.endpoint);
     const put = (k) => ({ request_put: { key: Buffer.from(k), value: Buffer.from('v') } });
@@ -86,25 +86,100 @@ test('ETCD_* variables are read, and a flag beats its variable', async () => {
     const api = loadApi();
     const cl = new api.etcdserverpb.Cluster(s.endpoint, grpc.credentials.createInsecure());
     const res = await call(cl, 'MemberList', {});
-    // the helper passes --name default: the flag wins, and the ignored variable is reported
-    assert.equal(res.members[0].name, 'default');
-    assert.match(s.logs.join(''), /ignoring environment variable ETCD_NAME/);
+    assert.equal(res.members[0].name, 'fromenv');
     kv.close();
     cl.close();
   } finally {
     await s.stop();
   }
+  // etcd: "C | pkg/flags: conflicting environment variable ..." and exit 1
+  let r = runEtcd(['--name', 'flagname', '--data-dir', tmpDir()], { ETCD_NAME: 'envname' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /conflicting environment variable \\?"ETCD_NAME\\?" is shadowed by corresponding command-line flag \(either unset environment variable or disable flag\)/);
+  r = runEtcd(['--data-dir', tmpDir()], { ETCD_MAX_TXN_OPS: 'abc' });
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, 'error verifying flags, invalid value "abc" for ETCD_MAX_TXN_OPS: parse error. See \'etcd --help\'.\n');
+  r = runEtcd(['--data-dir', tmpDir()], { ETCD_LISTEN_CLIENT_URLS: 'ftp://x' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^error verifying flags, invalid value "ftp:\/\/x" for ETCD_LISTEN_CLIENT_URLS: URL scheme must be http, https, unix, or unixs: ftp:\/\/x\./);
+});
+
+test('--listen-client-urls without --advertise-client-urls is refused with etcd\'s two lines, exit 1', () => {
+  for (const env of [{}, { ETCD_LISTEN_CLIENT_URLS: 'http://127.0.0.1:24993' }]) {
+    const r = runEtcd(env.ETCD_LISTEN_CLIENT_URLS ? ['--data-dir', tmpDir()] : ['--data-dir', tmpDir(), '--listen-client-urls', 'http://127.0.0.1:24993'], env);
+    assert.equal(r.status, 1);
+    assert.equal(
+      r.stderr,
+      "error verifying flags, --advertise-client-urls is required when --listen-client-urls is set explicitly. See 'etcd --help'.\n" +
+        'When listening on specific address(es), this etcd process must advertise accessible url(s) to each connected client.\n',
+    );
+  }
+});
+
+test('on a data dir that has run before, --initial-cluster-state existing and a multi-member --initial-cluster are not read, as in etcd', async () => {
+  const dir = tmpDir();
+  const first = await startServer('ours', { dataDir: dir });
+  const kv = kvClient(first.endpoint);
+  await call(kv, 'Put', { key: Buffer.from('k'), value: Buffer.from('v') });
+  kv.close();
+  await first.stop();
+  const peer = `http://127.0.0.1:${first.peerPort}`;
+  for (const extraArgs of [
+    ['--initial-cluster-state', 'existing'],
+    ['--initial-cluster', `default=${peer},other=http://127.0.0.2:2380`, '--initial-cluster-state', 'new'],
+  ]) {
+    const s = await startServer('ours', { dataDir: dir, extraArgs });
+    try {
+      const kv2 = kvClient(s.endpoint);
+      assert.equal((await call(kv2, 'Range', { key: Buffer.from('k') })).kvs[0].value.toString(), 'v');
+      kv2.close();
+    } finally {
+      await s.stop();
+    }
+  }
+  // a fresh data dir still refuses: joining a running cluster needs cluster mode
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const r = runEtcd(['--data-dir', tmpDir(), '--listen-client-urls', url, '--advertise-client-urls', url, '--initial-cluster-state', 'existing']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--initial-cluster-state existing joins a running cluster, which needs cluster mode/);
 });
 
 test('a second server on the same data dir is refused', async () => {
   const dir = tmpDir();
   const s = await startServer('ours', { dataDir: dir });
   try {
-    const r = runEtcd(['--data-dir', dir, '--listen-client-urls', `http://127.0.0.1:${await freePort()}`]);
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const r = runEtcd(['--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /is in use by another etcd server/);
   } finally {
     await s.stop();
+  }
+});
+
+test('a lock left by a killed server whose PID now belongs to another process does not block the restart', async () => {
+  const dir = tmpDir();
+  const first = await startServer('ours', { dataDir: dir });
+  await first.kill();
+  const lockFile = path.join(dir, 'member', 'lock');
+  // the killed server's lock, its PID now taken by an unrelated live process
+  const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    const owner = fs.readFileSync(lockFile, 'utf8').trim().split(/\s+/);
+    assert.equal(owner.length, 3, `the lock records PID, start time and boot: ${owner.join(' ')}`);
+    fs.writeFileSync(lockFile, `${other.pid} ${owner[1]} ${owner[2]}\n`);
+    const s = await startServer('ours', { dataDir: dir });
+    await s.stop();
+    // the same PID with its own start time is a live owner: refused
+    const stat = fs.readFileSync(`/proc/${other.pid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    fs.writeFileSync(lockFile, `${other.pid} ${start} ${owner[2]}\n`);
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const r = runEtcd(['--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`is in use by another etcd server \\(pid ${other.pid}\\)`));
+  } finally {
+    other.kill();
   }
 });
 
@@ -212,7 +287,8 @@ test('a corrupt log stops the server with a clear error, and touches nothing', a
   const buf = fs.readFileSync(file);
   buf[20] ^= 0xff; // inside the first record, with good records after it
   fs.writeFileSync(file, buf);
-  const r = runEtcd(['--data-dir', dir, '--listen-client-urls', `http://127.0.0.1:${await freePort()}`]);
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const r = runEtcd(['--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /wal: crc mismatch at offset 0/);
   assert.deepEqual(fs.readFileSync(file), buf, 'the log is left as it was');
