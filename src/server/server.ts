@@ -120,6 +120,7 @@ export class EtcdServer {
         isLearner: false,
       };
 
+      this.noSpace = this.backend.getMeta<boolean>(NOSPACE_META_KEY) === true;
       const state = this.backend.applied();
       this.kv.restore(this.backend.versions(), state.rev, state.compactRev);
       this.watchable = new WatchableStore(this.kv);
@@ -217,14 +218,23 @@ export class EtcdServer {
     return this.cfg.quotaBackendBytes > 0 ? this.cfg.quotaBackendBytes : DEFAULT_QUOTA_BYTES;
   }
 
-  private quotaExceeded(): boolean {
-    return this.backend.size() >= this.quotaBytes();
+  /**
+   * The NOSPACE alarm, as etcd keeps it: raised when a write does not fit in the quota, and from
+   * then on every write that adds data (and every lease grant) is refused until the alarm is
+   * disarmed, whatever the size meanwhile (etcd's way out: compact, defragment, disarm). It is kept
+   * in the backend, so it outlives a restart, as etcd's alarm bucket does.
+   */
+  noSpaceAlarm(): boolean {
+    return this.noSpace;
   }
 
-  /** True once a write was refused for space: the NOSPACE alarm, as etcd raises it. */
-  noSpaceAlarm(): boolean {
-    if (this.noSpace && !this.quotaExceeded()) this.noSpace = false;
-    return this.noSpace;
+  /** Raises (true) or disarms (false) NOSPACE; returns whether that changed anything. */
+  setNoSpaceAlarm(on: boolean): boolean {
+    if (this.noSpace === on) return false;
+    this.noSpace = on;
+    this.backend.putMetaSync(NOSPACE_META_KEY, on);
+    this.log(on ? 'warn' : 'info', on ? 'alarm raised' : 'alarm disarmed', { alarm: 'NOSPACE', from: this.memberId.toString(16) });
+    return true;
   }
 
   /** Resolves once the log's sync thread runs; writes made before then wait for it. */
@@ -253,9 +263,16 @@ export class EtcdServer {
    */
   proposeWith(req: InternalRequest, done: ProposeCallback): void {
     if (this.stopped) return this.refuse(done, 'Stopped');
-    if ((req.put || (req.txn && txnHasPut(req.txn))) && this.quotaExceeded()) {
-      this.noSpace = true;
-      return this.refuse(done, 'NoSpace');
+    // etcd's quota (etcdserver/quota.go): a request that adds data must fit, by etcd's estimate of
+    // its cost, beside what the backend holds and what is on its way there
+    const cost = spaceCost(req);
+    if (cost > 0) {
+      if (this.noSpace) return this.refuse(done, 'NoSpace');
+      if (this.backend.projectedSize() + cost >= this.quotaBytes()) {
+        this.setNoSpaceAlarm(true);
+        return this.refuse(done, 'NoSpace');
+      }
+      this.backend.addPending(cost);
     }
     const index = this.nextIndex++;
     const data = encodeInternalRequest(req, index);
@@ -462,10 +479,29 @@ export class EtcdServer {
   }
 }
 
-/** Whether a txn can add data (a put on either branch, nested too): only those hit the space quota. */
-function txnHasPut(t: TxnRequest): boolean {
-  const ops = [...(t.success ?? []), ...(t.failure ?? [])];
-  return ops.some((op) => !!op.request_put || (!!op.request_txn && txnHasPut(op.request_txn)));
+/** Where the NOSPACE alarm is kept in the backend's meta records. */
+const NOSPACE_META_KEY = 'alarm:NOSPACE';
+// etcd's estimates of the space a key's metadata and a lease take in the backend
+const KV_OVERHEAD = 256;
+const LEASE_OVERHEAD = 64;
+
+function putCost(p: { key?: { length: number } | null; value?: { length: number } | null }): number {
+  return KV_OVERHEAD + (p.key?.length ?? 0) + (p.value?.length ?? 0);
+}
+
+/**
+ * etcd's estimate of what a request adds to the backend: a put its key, value and overhead; a txn
+ * the costlier of its branches' top-level puts (etcd 3.4 counts no nested ones); a lease grant a
+ * fixed overhead. 0 for anything else: those are never held back by the quota.
+ */
+function spaceCost(req: InternalRequest): number {
+  if (req.put) return putCost(req.put);
+  if (req.txn) {
+    const branch = (ops: TxnRequest['success']) => (ops ?? []).reduce((n, op) => n + (op.request_put ? putCost(op.request_put) : 0), 0);
+    return Math.max(branch(req.txn.success), branch(req.txn.failure));
+  }
+  if (req.lease_grant) return LEASE_OVERHEAD;
+  return 0;
 }
 
 /** Whether a server has run on this data dir: its log exists, as etcd decides it (wal.Exist). */

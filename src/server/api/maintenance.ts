@@ -61,16 +61,31 @@ export function maintenanceHandlers(server: EtcdServer): MaintenanceHandlers {
         raftIndex: server.applied(),
         raftTerm: server.term,
         raftAppliedIndex: server.applied(),
-        errors: [],
+        // etcd lists the active alarms here, in protobuf's compact text form
+        errors: server.noSpaceAlarm() ? [`memberID:${server.memberId} alarm:NOSPACE `] : [],
         dbSizeInUse: b.sizeInUse(),
         isLearner: false,
       };
     }),
-    Alarm: unary(() => {
-      // NOSPACE is raised while the backend is over --quota-backend-bytes; writes are refused then
-      const active = server.noSpaceAlarm() ? [{ memberID: server.memberId.toString(), alarm: 'NOSPACE' as const }] : [];
+    Alarm: unary((req) => {
+      // NOSPACE, the one alarm this server raises (see EtcdServer.noSpaceAlarm). As etcd: GET lists
+      // the alarms (of one type, or all for NONE); ACTIVATE and DEACTIVATE name a member and an
+      // alarm, and answer with the alarm they changed, if any. etcdctl's `alarm disarm` lists first
+      // and then deactivates each.
+      const mine = { memberID: server.memberId.toString(), alarm: 'NOSPACE' as const };
+      const type = req.alarm;
+      const forUs = req.memberID === mine.memberID && type === 'NOSPACE';
+      let alarms: (typeof mine)[] = [];
+      if (req.action === 'GET') alarms = server.noSpaceAlarm() && (type === 'NONE' || type === 'NOSPACE') ? [mine] : [];
+      else if (req.action === 'ACTIVATE' && forUs) {
+        server.setNoSpaceAlarm(true);
+        alarms = [mine];
+      } else if (req.action === 'DEACTIVATE' && forUs && server.noSpaceAlarm()) {
+        server.setNoSpaceAlarm(false);
+        alarms = [mine];
+      }
       // etcd 3.4 answers Alarm and Defragment without a header (its clients cope, or not, with that)
-      return { header: null, alarms: active };
+      return { header: null, alarms };
     }),
     Defragment: unary(async () => {
       await server.defragment();

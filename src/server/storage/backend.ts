@@ -269,7 +269,16 @@ export class Backend {
     }
     this.pendingLeases = [];
     // written last, in the same event-loop turn, so lmdb-js commits it in the same transaction
-    this.meta.put('applied', { ...state });
+    const committed = this.meta.put('applied', { ...state });
+    // the writes counted so far are in this transaction (or, if not applied yet, in the next one
+    // a few ms later): once it is in the file, the file's size tells
+    const moved = this.pendingSince;
+    this.pendingSince = 0;
+    this.pendingSaved += moved;
+    void committed.finally(() => {
+      this.pendingSaved -= moved;
+      this.sizeReadAt = 0;
+    });
   }
 
   /** Lease changes wait for the next save(), so they commit with the applied record they belong to. */
@@ -299,8 +308,26 @@ export class Backend {
     return this.cachedSize;
   }
 
+  /**
+   * The file's size plus what accepted writes not yet committed to it will add (by etcd's cost
+   * estimates, see addPending): what the space quota is checked against, so that the writes
+   * between two commits cannot run past the quota. After each commit the size is read again.
+   */
+  projectedSize(): number {
+    return this.size() + this.pendingSaved + this.pendingSince;
+  }
+
+  /** Counts an accepted write's estimated size until the transaction holding it is committed. */
+  addPending(bytes: number): void {
+    this.pendingSince += bytes;
+  }
+
   private sizeReadAt = 0;
   private cachedSize = 0;
+  /** Estimated bytes of writes accepted since the last save(). */
+  private pendingSince = 0;
+  /** Estimated bytes of writes handed to lmdb-js and not committed yet. */
+  private pendingSaved = 0;
 
   /** Size of the database file in bytes (lmdb-js keeps it as data.mdb inside the path). */
   private statSize(): number {
