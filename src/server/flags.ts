@@ -1,6 +1,8 @@
 // etcd's command-line flags and ETCD_* environment variables -> ServerConfig. Flag names, defaults
 // and error texts are etcd's (Go's flag package: "flag provided but not defined: -x", exit 2). A flag
 // on the command line beats its variable; every variable is ETCD_ + the flag name in upper snake case.
+import * as fs from 'node:fs';
+import { ConfigFileError, parseConfigFile } from './config_file.js';
 import { defaultConfig, type ServerConfig } from './config.js';
 
 export class FlagError extends Error {
@@ -35,7 +37,7 @@ export class FlagFatalError extends FlagError {
 /** etcd's answer when --listen-client-urls is set and --advertise-client-urls is not. */
 export const UNSET_ADVERTISE_CLIENT_URLS = '--advertise-client-urls is required when --listen-client-urls is set explicitly';
 
-type Kind = 'string' | 'bool' | 'uint' | 'urls' | 'duration';
+type Kind = 'string' | 'bool' | 'uint' | 'int' | 'urls' | 'duration';
 
 interface FlagDef {
   kind: Kind;
@@ -87,6 +89,10 @@ const ignored = (help: string, kind: Kind = 'string'): FlagDef => ({ kind, help:
 
 /** Every flag the server knows, by name without dashes. */
 export const FLAGS: Record<string, FlagDef> = {
+  'config-file': {
+    kind: 'string',
+    help: 'Path to the server configuration file. Note that if a configuration file is provided, other command line flags and environment variables will be ignored.',
+  },
   name: { kind: 'string', help: 'Human-readable name for this member.', apply: (c, v) => (c.name = v) },
   'data-dir': { kind: 'string', help: 'Path to the data directory (default "${name}.etcd").', apply: (c, v) => (c.dataDir = v) },
   'wal-dir': ignored('Path to the dedicated wal directory'),
@@ -216,6 +222,41 @@ export const FLAGS: Record<string, FlagDef> = {
   'listen-metrics-urls': ignored('List of URLs to listen on for the metrics and health endpoints'),
   'auth-token': ignored('Specify auth token type'),
   'cipher-suites': ignored('Comma-separated list of supported TLS cipher suites'),
+  // the rest of etcd 3.4's flags: taken, so a command line written for etcd starts, but without effect
+  'auth-token-ttl': ignored('The lifetime in seconds of the auth token', 'uint'),
+  'bcrypt-cost': ignored('Specify bcrypt algorithm cost factor for auth password hashing', 'uint'),
+  'backend-batch-interval': ignored('BackendBatchInterval is the maximum time before commit the backend transaction', 'duration'),
+  'backend-batch-limit': ignored('BackendBatchLimit is the maximum operations before commit the backend transaction', 'int'),
+  'max-concurrent-streams': ignored('Maximum concurrent streams that each client can open at a time', 'uint'),
+  'pre-vote': ignored('Enable to run an additional Raft election phase', 'bool'),
+  'initial-election-tick-advance': ignored('Whether to fast-forward initial election ticks on boot for faster election', 'bool'),
+  'unsafe-no-fsync': ignored('Disables fsync, unsafe, will cause data loss (etcd-ts always syncs)', 'bool'),
+  'enable-grpc-gateway': ignored('Enable GRPC gateway (the gateway is always on)', 'bool'),
+  'log-package-levels': ignored('Specify a particular log level for each etcd package'),
+  'log-output': ignored('[TO BE DEPRECATED IN 3.5] use --log-outputs instead'),
+  'client-cert-allowed-hostname': ignored('Allowed TLS hostname for client cert authentication'),
+  'peer-crl-file': ignored('Path to the peer certificate revocation list file'),
+  'peer-cert-allowed-cn': ignored('Allowed CN for inter peer authentication'),
+  'peer-cert-allowed-hostname': ignored('Allowed TLS hostname for inter peer authentication'),
+  'discovery-fallback': ignored("Expected behavior ('exit' or 'proxy') when discovery services fails"),
+  'discovery-proxy': ignored('HTTP proxy to use for traffic to discovery service'),
+  'discovery-srv': ignored('DNS domain used to bootstrap initial cluster'),
+  'discovery-srv-name': ignored('Service name to query when using DNS discovery'),
+  'proxy': ignored("Valid values include 'off', 'readonly' or 'on' (etcd-ts: no v2 proxy)"),
+  'proxy-failure-wait': ignored('Time (in milliseconds) an endpoint will be held in a failed state', 'uint'),
+  'proxy-refresh-interval': ignored('Time (in milliseconds) of the endpoints refresh interval', 'uint'),
+  'proxy-dial-timeout': ignored('Time (in milliseconds) for a dial to timeout', 'uint'),
+  'proxy-write-timeout': ignored('Time (in milliseconds) for a write to timeout', 'uint'),
+  'proxy-read-timeout': ignored('Time (in milliseconds) for a read to timeout', 'uint'),
+  'experimental-initial-corrupt-check': ignored('Enable to check data corruption before serving any client/peer traffic', 'bool'),
+  'experimental-corrupt-check-time': ignored('Duration of time between cluster corruption check passes', 'duration'),
+  'experimental-enable-v2v3': ignored('v3 prefix for serving emulated v2 state'),
+  'experimental-enable-lease-checkpoint': ignored('Enable to persist lease remaining TTL to prevent indefinite auto-renewal of long lived leases', 'bool'),
+  'experimental-enable-lease-checkpoint-persist': ignored('Enable persisting remainingTTL to prevent indefinite auto-renewal of long lived leases', 'bool'),
+  'experimental-compaction-batch-limit': ignored('Sets the maximum revisions deleted in each compaction batch', 'int'),
+  'experimental-peer-skip-client-san-verification': ignored('Skip verification of SAN field in client certificate for peer connections', 'bool'),
+  'experimental-backend-bbolt-freelist-type': ignored("BackendFreelistType specifies the type of freelist that boltdb backend uses(array and map are supported types)"),
+  'experimental-warning-apply-duration': ignored('Time duration after which a warning is generated if request takes more time', 'duration'),
 };
 
 function tls(c: ServerConfig) {
@@ -269,6 +310,14 @@ export function parseServerFlags(argv: string[], env: NodeJS.ProcessEnv = proces
   }
 
   const warnings: string[] = [];
+  // as etcd: a config file, from the flag or ETCD_CONFIG_FILE, replaces the flags and variables
+  const configFile = given.get('config-file') || env.ETCD_CONFIG_FILE || undefined;
+  if (configFile !== undefined) {
+    const fromFile = readConfigFile(configFile);
+    warnings.push(`loaded server configuration from ${configFile}: other command line flags and environment variables are ignored`);
+    const settings = new Map([...fromFile].filter(([k]) => k in FLAGS && k !== 'config-file'));
+    return finish(settings, new Set(), version, help, warnings, configFile);
+  }
   const fromEnv = new Map<string, string>();
   const known = new Set(Object.keys(FLAGS).map(envName));
   for (const [k, v] of Object.entries(env)) {
@@ -288,7 +337,31 @@ export function parseServerFlags(argv: string[], env: NodeJS.ProcessEnv = proces
     if (v !== '') fromEnv.set(flag, v);
   }
 
-  const all = new Map([...fromEnv, ...given]);
+  return finish(new Map([...fromEnv, ...given]), new Set(given.keys()), version, help, warnings);
+}
+
+function readConfigFile(file: string): Map<string, string> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'no such file or directory' : err.code === 'EACCES' ? 'permission denied' : err.message;
+    throw new FlagVerifyError(`open ${file}: ${why}`);
+  }
+  try {
+    return parseConfigFile(file, text);
+  } catch (e) {
+    if (e instanceof ConfigFileError) throw new FlagVerifyError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * The configuration from every setting (by flag name). `given`: the names set on the command line
+ * (the others came from ETCD_* variables), or `file`: the config file they all came from.
+ */
+function finish(all: Map<string, string>, given: Set<string>, version: boolean, help: boolean, warnings: string[], file?: string): ParsedFlags {
   const cfg = defaultConfig({ name: all.get('name') ?? 'default' });
   const explicitDataDir = all.has('data-dir');
   // apply in a fixed order so derived defaults (data-dir from name, initial-cluster) come out right
@@ -296,17 +369,23 @@ export function parseServerFlags(argv: string[], env: NodeJS.ProcessEnv = proces
     const def = FLAGS[name];
     try {
       if (def.kind === 'bool') parseBool(name, value);
-      if (def.kind === 'uint' && !def.apply) parseUint(name, value);
+      if (!def.apply) {
+        // a flag without effect still takes only what etcd would parse
+        if (def.kind === 'uint') parseUint(name, value);
+        if (def.kind === 'int' && !/^[-+]?\d+$/.test(value)) throw new FlagError(`invalid value "${value}" for flag -${name}: parse error`);
+        if (def.kind === 'duration') parseDurationMs(name, value);
+      }
       def.apply?.(cfg, value, all);
     } catch (e) {
-      // a variable's value that does not parse: etcd names the variable, and exits 1
+      // a variable's (or the file's) value that does not parse: etcd names where it came from, and exits 1
       if (!(e instanceof FlagError) || e instanceof FlagVerifyError || given.has(name)) throw e;
       const reason = /^invalid (?:boolean )?value "[^"]*" for (?:flag )?-[\w-]+: (.*)$/s.exec(e.message)?.[1] ?? e.message;
-      throw new FlagVerifyError(`invalid value "${value}" for ${envName(name)}: ${reason}`);
+      throw new FlagVerifyError(`invalid value "${value}" for ${file === undefined ? envName(name) : `${name} in ${file}`}: ${reason}`);
     }
   }
-  // as etcd: listening on chosen addresses means saying which of them clients should use
-  if (all.has('listen-client-urls') && !all.has('advertise-client-urls')) {
+  // as etcd: listening on chosen addresses means saying which of them clients should use (a config
+  // file that names no advertise URLs keeps the default ones)
+  if (file === undefined && all.has('listen-client-urls') && !all.has('advertise-client-urls')) {
     throw new FlagVerifyError(UNSET_ADVERTISE_CLIENT_URLS);
   }
   if (!explicitDataDir) cfg.dataDir = `${cfg.name}.etcd`;

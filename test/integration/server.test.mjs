@@ -104,6 +104,33 @@ test('ETCD_* variables are read; a variable shadowed by its flag, or one whose v
   assert.match(r.stderr, /^error verifying flags, invalid value "ftp:\/\/x" for ETCD_LISTEN_CLIENT_URLS: URL scheme must be http, https, unix, or unixs: ftp:\/\/x\./);
 });
 
+test('--config-file: the server runs on the YAML file\'s settings, and the flags beside it are ignored, as in etcd', async () => {
+  const dir = tmpDir();
+  const port = await freePort();
+  const file = path.join(dir, 'etcd.yml');
+  fs.writeFileSync(file, [
+    "name: 'fromfile'",
+    `data-dir: ${path.join(dir, 'data')}`,
+    `listen-client-urls: http://127.0.0.1:${port}`,
+    `advertise-client-urls: http://127.0.0.1:${port}`,
+    'max-txn-ops: 2',
+  ].join('\n'));
+  // the helper's own --name, --data-dir and ports go on the command line: all ignored
+  const s = await startServer('ours', { port, extraArgs: ['--config-file', file] });
+  try {
+    const cl = new (loadApi().etcdserverpb.Cluster)(s.endpoint, grpc.credentials.createInsecure());
+    assert.equal((await call(cl, 'MemberList', {})).members[0].name, 'fromfile');
+    cl.close();
+    const kv = kvClient(s.endpoint);
+    const put = (k) => ({ request_put: { key: Buffer.from(k), value: Buffer.from('v') } });
+    await assert.rejects(call(kv, 'Txn', { success: [put('a'), put('b'), put('c')] }), /too many operations in txn request/);
+    kv.close();
+    assert.ok(fs.existsSync(path.join(dir, 'data', 'member', 'wal')), 'the data dir is the file\'s');
+  } finally {
+    await s.stop();
+  }
+});
+
 test('--listen-client-urls without --advertise-client-urls is refused with etcd\'s two lines, exit 1', () => {
   for (const env of [{}, { ETCD_LISTEN_CLIENT_URLS: 'http://127.0.0.1:24993' }]) {
     const r = runEtcd(env.ETCD_LISTEN_CLIENT_URLS ? ['--data-dir', tmpDir()] : ['--data-dir', tmpDir(), '--listen-client-urls', 'http://127.0.0.1:24993'], env);
