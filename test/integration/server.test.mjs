@@ -321,6 +321,46 @@ test('a corrupt log stops the server with a clear error, and touches nothing', a
   assert.deepEqual(fs.readFileSync(file), buf, 'the log is left as it was');
 });
 
+test('a log file that ends inside its last record is cut back with a warning, and everything before it is served', async () => {
+  const dir = tmpDir();
+  const s = await startServer('ours', { dataDir: dir });
+  let kv = kvClient(s.endpoint);
+  for (let i = 0; i < 10; i++) await call(kv, 'Put', { key: Buffer.from(`k${i}`), value: Buffer.from(`v${i}`) });
+  kv.close();
+  await s.stop();
+  const walDir = path.join(dir, 'member', 'wal');
+  const file = path.join(walDir, fs.readdirSync(walDir).sort().at(-1));
+  // walk the records (16-byte header: u32 payload length, u32 CRC, u64 index) to the zeros of the
+  // preallocated rest, then cut the file 5 bytes before the end of the last record
+  const buf = fs.readFileSync(file);
+  let end = 0;
+  while (end + 16 <= buf.length && (buf.readUInt32LE(end) !== 0 || buf.readUInt32LE(end + 4) !== 0)) end += 16 + buf.readUInt32LE(end);
+  assert.ok(end > 10 * 16, `records end at ${end}`);
+  fs.truncateSync(file, end - 5);
+
+  const s2 = await startServer('ours', { dataDir: dir });
+  try {
+    assert.match(s2.logs.join(''), new RegExp(`"level":"warn".*"msg":"wal: dropping torn tail of ${path.basename(file)} .*the file ends inside the record`));
+    kv = kvClient(s2.endpoint);
+    const before = await call(kv, 'Range', { key: Buffer.from('k'), range_end: Buffer.from('l') });
+    assert.deepEqual(before.kvs.map((x) => `${x.key}=${x.value}`), Array.from({ length: 10 }, (_, i) => `k${i}=v${i}`));
+    await call(kv, 'Put', { key: Buffer.from('after'), value: Buffer.from('repair') });
+    kv.close();
+  } finally {
+    await s2.stop();
+  }
+  const s3 = await startServer('ours', { dataDir: dir });
+  try {
+    assert.doesNotMatch(s3.logs.join(''), /torn tail/);
+    kv = kvClient(s3.endpoint);
+    const all = await call(kv, 'Range', { key: Buffer.from('a'), range_end: Buffer.from('l') });
+    assert.deepEqual(all.kvs.map((x) => `${x.key}=${x.value}`), ['after=repair', ...Array.from({ length: 10 }, (_, i) => `k${i}=v${i}`)]);
+    kv.close();
+  } finally {
+    await s3.stop();
+  }
+});
+
 test('startServer() embeds the server in-process', async () => {
   const dir = tmpDir();
   const srv = await startInProcess({

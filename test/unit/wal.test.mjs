@@ -206,7 +206,8 @@ test('preallocated: a torn record in the zeros is dropped with a warning; bytes 
   assert.deepEqual(fs.readFileSync(full), mid, 'nothing changed on corruption');
 });
 
-test('preallocated: a finished segment is cut back to its records; an old flat segment is extended on open', async () => {
+/** A log of records 1-30 of 100 bytes each, in 1000-byte segments (several of them), closed. */
+async function thirtyInSegments() {
   const dir = tmpdir();
   const a = openWal(dir, 0, { segmentBytes: 1000 });
   for (let i = 1; i <= 30; i++) {
@@ -214,6 +215,11 @@ test('preallocated: a finished segment is cut back to its records; an old flat s
     await a.wal.idle();
   }
   await a.wal.close();
+  return dir;
+}
+
+test('preallocated: a finished segment is cut back to its records; an old flat segment is extended on open', async () => {
+  const dir = await thirtyInSegments();
   const files = fs.readdirSync(dir).sort();
   assert.ok(files.length > 2, `${files.length} segments`);
   for (const f of files.slice(0, -1)) {
@@ -273,4 +279,82 @@ test('preallocated: only the allocated part of a sparse segment is read, and dat
   assert.deepEqual(c.warnings, []);
   await c.wal.close();
   assert.ok(fs.readFileSync(full).subarray(11 * rec).every((x) => x === 0), 'the stray record is gone');
+});
+
+// A last segment whose file ends inside its last record (a copy or `truncate` that stopped short):
+// etcd repairs that by cutting the record off, and so does open, whether the backend had applied
+// the record or not. Record 10 of tenRecords() is cut inside its header or inside its payload.
+const CUTS = [
+  ['header', (rec) => 9 * rec + 5],
+  ['payload', (rec) => 10 * rec - 5],
+];
+
+for (const [part, cutAt] of CUTS) {
+  test(`a last segment ending inside its last record's ${part} is cut back with a warning; appends go on after the last good record`, async () => {
+    const { dir, seg, full, rec } = await tenRecords(64 * 1024);
+    fs.truncateSync(full, cutAt(rec));
+    const b = openWal(dir, 0, { segmentBytes: seg, syncThread: true });
+    assert.deepEqual(b.records.map((r) => r.index), Array.from({ length: 9 }, (_, i) => i + 1));
+    assert.equal(b.warnings.length, 1);
+    assert.match(b.warnings[0], new RegExp(`torn tail of ${path.basename(full)} at offset ${9 * rec} .*the file ends inside the record`));
+    assert.equal(b.wal.last(), 9);
+    assert.equal(fs.statSync(full).size, seg, 'preallocated again');
+    assert.ok(fs.readFileSync(full).subarray(9 * rec).every((x) => x === 0), 'the cut record is gone');
+    await writeN(b.wal, 10, 3); // one turn's batch of 3: synced by the sync thread
+    await b.wal.close();
+    assert.deepEqual(fs.readFileSync(full).subarray(9 * rec, 10 * rec), encodeRecord(10, Buffer.alloc(10, 10)), 'written where the cut record began');
+    const c = openWal(dir, 0, { segmentBytes: seg });
+    assert.deepEqual(c.records.map((r) => r.index), Array.from({ length: 12 }, (_, i) => i + 1));
+    assert.deepEqual(c.warnings, []);
+    await c.wal.close();
+  });
+
+  test(`a cut in the last record's ${part} that the backend already applied: the log goes on after the backend's index in a new segment`, async () => {
+    const { dir, seg, full, rec } = await tenRecords(64 * 1024);
+    fs.truncateSync(full, cutAt(rec));
+    // a clean stop: the backend holds all 10 records
+    const b = openWal(dir, 10, { segmentBytes: seg });
+    assert.deepEqual(b.records, []);
+    assert.equal(b.wal.last(), 10);
+    assert.equal(b.warnings.length, 2);
+    assert.match(b.warnings[0], /torn tail .*the file ends inside the record/);
+    assert.match(b.warnings[1], /the repair cut entries 10\.\.10 from the log, which the backend already holds; the log goes on in 0000000000000001-000000000000000b\.wal/);
+    assert.equal(fs.statSync(full).size, 9 * rec, 'the finished segment keeps only its whole records');
+    await b.wal.close();
+    // reopened with nothing written since
+    const c = openWal(dir, 10, { segmentBytes: seg, syncThread: true });
+    assert.deepEqual([c.records, c.warnings, c.wal.last()], [[], [], 10]);
+    await writeN(c.wal, 11, 3);
+    await c.wal.close();
+    // a crash before the backend saved 11-13: they are read back from the log
+    const d = openWal(dir, 10, { segmentBytes: seg });
+    assert.deepEqual(d.records.map((r) => r.index), [11, 12, 13]);
+    assert.deepEqual(d.warnings, []);
+    assert.equal(d.wal.releaseTo(13), 1, 'the segment before the gap goes once the backend holds what follows');
+    await d.wal.close();
+    assert.deepEqual(fs.readdirSync(dir), ['0000000000000001-000000000000000b.wal']);
+    const e = openWal(dir, 13, { segmentBytes: seg });
+    assert.equal(e.wal.last(), 13);
+    await e.wal.close();
+  });
+}
+
+test('a cut inside a record of a segment that is not the last is corruption, whatever the backend holds', async () => {
+  const dir = await thirtyInSegments();
+  const [first] = fs.readdirSync(dir).sort();
+  const full = path.join(dir, first);
+  const size = fs.statSync(full).size;
+  fs.truncateSync(full, size - 5);
+  const re = new RegExp(`^wal: short payload at offset ${size - (WAL_HEADER_BYTES + 100)} of ${first}$`);
+  for (const after of [0, 30]) assert.throws(() => openWal(dir, after, { segmentBytes: 1000 }), (e) => e instanceof WALCorruptError && re.test(e.message));
+  assert.equal(fs.statSync(full).size, size - 5, 'nothing truncated');
+});
+
+test('a complete last record that fails its CRC still stops open when the backend applied it', async () => {
+  const { dir, seg, full, rec } = await tenRecords(64 * 1024);
+  const buf = fs.readFileSync(full);
+  buf[9 * rec + WAL_HEADER_BYTES + 3] ^= 0xff;
+  fs.writeFileSync(full, buf);
+  assert.throws(() => openWal(dir, 10, { segmentBytes: seg }), (e) => e instanceof WALCorruptError && e.message === `wal: crc mismatch at offset ${9 * rec} of ${path.basename(full)}`);
+  assert.deepEqual(fs.readFileSync(full), buf, 'nothing changed');
 });

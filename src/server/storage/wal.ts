@@ -23,8 +23,10 @@
 //
 // Reading back (open) checks every CRC. A record that fails at the very end of the last segment is a
 // torn write from a crash (its write never completed, so it was never acknowledged): it is cut off
-// with a warning. A bad record anywhere else is corruption and open fails with WALCorruptError
-// rather than serve partial data.
+// with a warning. So is a last record that the end of the last segment's file cuts short, even one
+// the backend already applied (as etcd repairs a WAL file that ends inside a record): the backend
+// holds what it lost, and the log goes on after the backend's index in a new segment. A bad record
+// anywhere else is corruption and open fails with WALCorruptError rather than serve partial data.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -171,6 +173,19 @@ function readSegment(file: string): { buf: Buffer; partial: boolean; allocated: 
   }
 }
 
+/**
+ * Whether the record at off, which decodeAt found running past the end of buf, is one the end of the
+ * file cut short: not a complete record with a damaged length field (its CRC then matches the bytes
+ * up to the end of the file, or up to the last non-zero byte in a preallocated segment), nor one
+ * whose header names another index than the one due.
+ */
+function cutByFileEnd(buf: Buffer, off: number, reason: string, expect: number): boolean {
+  if (reason === 'short header') return true;
+  if (reason !== 'short payload' || buf.readBigUInt64LE(off + 8) !== BigInt(expect)) return false;
+  const sum = buf.readUInt32LE(off + 4);
+  return ![buf.length, dataEnd(buf, off + WAL_HEADER_BYTES)].some((end) => crc32(buf.subarray(off + 8, end)) === sum);
+}
+
 /** Whether the bytes from off to the end of its disk sector (and at least a header's worth) are zero. */
 function zeroSectorAt(buf: Buffer, off: number): boolean {
   const end = Math.min(buf.length, Math.max(Math.ceil((off + 1) / SECTOR_BYTES) * SECTOR_BYTES, off + WAL_HEADER_BYTES));
@@ -267,6 +282,7 @@ export class WAL {
     const records: WALRecord[] = [];
     let lastIndex = 0;
     let tailSize = 0;
+    let repaired = false;
     for (let s = 0; s < segments.length; s++) {
       const seg = segments[s];
       const isLast = s === segments.length - 1;
@@ -281,7 +297,8 @@ export class WAL {
           throw new WALCorruptError(`log starts at index ${seg.firstIndex} but the backend holds only up to ${after}`);
         }
         lastIndex = seg.firstIndex - 1;
-      } else if (seg.firstIndex !== lastIndex + 1) {
+      } else if (seg.firstIndex !== lastIndex + 1 && !(seg.firstIndex > lastIndex + 1 && seg.firstIndex <= after + 1)) {
+        // (a gap is where a repair cut entries the backend already held: see below)
         throw new WALCorruptError(`segment ${path.basename(seg.file)} starts at index ${seg.firstIndex}, expected ${lastIndex + 1}`);
       }
       for (;;) {
@@ -304,22 +321,25 @@ export class WAL {
           // (A batch's pages can reach the disk in any order when the machine fails before its
           // sync: a zeroed sector where the record should start, with later records of the same
           // unsynced batch after it, is a torn write too, as etcd counts it.)
+          // The file may also end inside the record (a copy or truncate that stopped short, a file
+          // system that lost the end of the file): that is cut off too, as etcd repairs it, even if
+          // the backend applied the record, since the backend keeps what the log loses.
           const tornSector = zeroSectorAt(buf, off);
-          if (!isLast || expect <= after || (!tornSector && WAL.validRecordAfter(buf, off, expect))) {
+          const cut = cutByFileEnd(buf, off, d.reason, expect);
+          if (!isLast || (expect <= after && !cut) || (!tornSector && WAL.validRecordAfter(buf, off, expect))) {
             throw new WALCorruptError(`${d.reason} at offset ${off} of ${path.basename(seg.file)}`);
           }
-          // a torn write at the tail: never acknowledged, safe to drop
           opts.warn?.(
-            `wal: dropping torn tail of ${path.basename(seg.file)} at offset ${off} (${buf.length - off} bytes, ${d.reason})`,
+            `wal: dropping torn tail of ${path.basename(seg.file)} at offset ${off} (${buf.length - off} bytes, ${d.reason}${cut ? ', the file ends inside the record' : ''})`,
           );
           const rfd = fs.openSync(seg.file, 'r+');
           try {
-            fs.ftruncateSync(rfd, off);
-            if (opts.preallocate !== false) fs.ftruncateSync(rfd, Math.max(buf.length, opts.segmentBytes));
+            fs.ftruncateSync(rfd, off); // (a preallocated last segment is extended again below)
             fs.fsyncSync(rfd); // the cut must not come undone in a crash
           } finally {
             fs.closeSync(rfd);
           }
+          repaired = true;
           break;
         }
         if (d.record.index !== expect) {
@@ -333,17 +353,28 @@ export class WAL {
       if (isLast) tailSize = off;
     }
 
+    let fresh: Segment | undefined; // a segment to start
     if (after > lastIndex) {
-      // only possible when the backend's entries were all released from the log: the last segment
-      // must then be empty, or the log has lost entries the backend never saw
-      if (tailSize > 0) throw new WALCorruptError(`log ends at index ${lastIndex} but the backend holds up to ${after}`);
+      // Only possible when the backend's entries were all released from the log (the last segment
+      // is then empty), or when the repair above cut entries the backend had already applied: the
+      // log then goes on after them in a new segment (open accepts that gap, the backend covering
+      // it, and releaseTo soon drops the segments before it). Anything else has lost entries.
+      if (repaired) {
+        const seq = segments[segments.length - 1].seq + 1;
+        fresh = { seq, firstIndex: after + 1, file: path.join(dir, segmentName(seq, after + 1)) };
+        opts.warn?.(
+          `wal: the repair cut entries ${lastIndex + 1}..${after} from the log, which the backend already holds; the log goes on in ${path.basename(fresh.file)}`,
+        );
+      } else if (tailSize > 0) {
+        throw new WALCorruptError(`log ends at index ${lastIndex} but the backend holds up to ${after}`);
+      }
       lastIndex = after;
     }
+    if (segments.length === 0) fresh = { seq: 0, firstIndex: lastIndex + 1, file: path.join(dir, segmentName(0, lastIndex + 1)) };
     let fd: number;
-    if (segments.length === 0) {
-      const seg = { seq: 0, firstIndex: lastIndex + 1, file: path.join(dir, segmentName(0, lastIndex + 1)) };
-      fd = createSegment(dir, seg.file, opts);
-      segments.push(seg);
+    if (fresh) {
+      fd = createSegment(dir, fresh.file, opts);
+      segments.push(fresh);
       tailSize = 0;
     } else {
       fd = fs.openSync(segments[segments.length - 1].file, 'r+');
