@@ -42,8 +42,10 @@ export function startCompactor(server: EtcdServer, log: Logger, revisionCheckMs 
     }
   };
   if (mode === 'revision') {
-    const keep = Number(retention);
-    if (!Number.isInteger(keep) || keep < 0) throw new Error(`invalid auto-compaction-retention "${retention}" for revision mode`);
+    // etcd reads a number as a count of revisions, and anything else as a Go duration, whose
+    // nanoseconds then count revisions ("1h": 3.6e12, in effect no compaction)
+    const keep = /^\d+$/.test(retention) ? Number(retention) : retentionMs(retention) * 1e6;
+    if (!Number.isFinite(keep) || keep < 0) throw new Error(`invalid auto-compaction-retention "${retention}" for revision mode`);
     const t = setInterval(() => void compact(server.kv.rev() - keep), revisionCheckMs);
     t.unref();
     return t;

@@ -51,6 +51,12 @@ function parseUint(name: string, v: string): number {
   return Number(v);
 }
 
+function parseInt64(name: string, v: string): number {
+  if (!/^[-+]?\d+$/.test(v)) throw new FlagError(`invalid value "${v}" for flag -${name}: parse error`);
+  return Number(v);
+}
+
+/** The URLs of a URL list flag, each once (etcd's UniqueURLs), in the order given. */
 function parseUrls(name: string, v: string): string[] {
   const out: string[] = [];
   for (const raw of v.split(',')) {
@@ -59,6 +65,11 @@ function parseUrls(name: string, v: string): string[] {
     try {
       u = new URL(s);
     } catch {
+      // Go's url.Parse names a port that is not a number
+      const port = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@]*?(:[^/?#:\]]*)$/i.exec(s)?.[1];
+      if (port !== undefined && !/^:\d*$/.test(port)) {
+        throw new FlagError(`invalid value "${v}" for flag -${name}: parse "${s}": invalid port "${port}" after host`);
+      }
       throw new FlagError(`invalid value "${v}" for flag -${name}: URL scheme must be http, https, unix, or unixs: ${s}`);
     }
     if (!['http:', 'https:', 'unix:', 'unixs:'].includes(u.protocol)) {
@@ -67,7 +78,8 @@ function parseUrls(name: string, v: string): string[] {
     if (u.pathname !== '' && u.pathname !== '/' && (u.protocol === 'http:' || u.protocol === 'https:')) {
       throw new FlagError(`invalid value "${v}" for flag -${name}: URL must not contain a path: ${s}`);
     }
-    out.push(s.replace(/\/$/, ''));
+    const url = s.replace(/\/$/, '');
+    if (!out.includes(url)) out.push(url);
   }
   return out;
 }
@@ -147,9 +159,9 @@ export const FLAGS: Record<string, FlagDef> = {
     apply: (c, v) => (c.maxTxnOps = parseUint('max-txn-ops', v)),
   },
   'quota-backend-bytes': {
-    kind: 'uint',
-    help: 'Raise alarms when backend size exceeds the given quota (0 defaults to low space quota).',
-    apply: (c, v) => (c.quotaBackendBytes = parseUint('quota-backend-bytes', v)),
+    kind: 'int',
+    help: 'Raise alarms when backend size exceeds the given quota (0 defaults to low space quota; a negative value disables it).',
+    apply: (c, v) => (c.quotaBackendBytes = parseInt64('quota-backend-bytes', v)),
   },
   'auto-compaction-mode': {
     kind: 'string',

@@ -1,6 +1,6 @@
 // The server's command line: `etcd [flags]` and `etcdctl serve [flags]`. Parses etcd's flags, starts
 // the embedded server, and stops it cleanly on SIGINT/SIGTERM.
-import { startServer } from './embed.js';
+import { jsonLogger, startServer } from './embed.js';
 import { FlagError, FlagFatalError, FlagVerifyError, UNSET_ADVERTISE_CLIENT_URLS, parseServerFlags, serverUsage } from './flags.js';
 import { dataDirInitialized, parseInitialCluster } from './server.js';
 import { SERVER_VERSION } from './api/maintenance.js';
@@ -42,9 +42,8 @@ export async function runServerMain(argv: string[]): Promise<void> {
     return;
   }
   const cfg = parsed.config;
-  for (const w of parsed.warnings) {
-    process.stderr.write(JSON.stringify({ level: 'warn', ts: new Date().toISOString(), msg: w }) + '\n');
-  }
+  const log = jsonLogger(cfg.logLevel);
+  for (const w of parsed.warnings) log('warn', w);
   let members;
   try {
     members = parseInitialCluster(cfg.initialCluster);
@@ -73,12 +72,17 @@ export async function runServerMain(argv: string[]): Promise<void> {
     fatal(`failed to start: ${(e as Error).message}`);
   }
   let stopping = false;
-  const stop = (sig: string): void => {
+  const stop = (sig: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(JSON.stringify({ level: 'info', ts: new Date().toISOString(), msg: `received ${sig}, shutting down` }) + '\n');
+    log('info', `received ${sig}, shutting down`);
     running.close().then(
-      () => process.exit(0),
+      () => {
+        // as etcd: once stopped cleanly, die of the signal itself, so the caller sees it (exit
+        // status 128 + signal number in a shell: 143 for SIGTERM, 130 for SIGINT)
+        process.removeAllListeners(sig);
+        process.kill(process.pid, sig);
+      },
       (e) => fatal(`shutdown failed: ${(e as Error).message}`),
     );
   };

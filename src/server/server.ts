@@ -213,9 +213,10 @@ export class EtcdServer {
     return { cluster_id: this.clusterIdStr, member_id: this.memberIdStr, revision: rev, raft_term: this.term };
   }
 
-  /** Backend space quota (--quota-backend-bytes; 0 means etcd's default, 2 GiB). */
+  /** Backend space quota (--quota-backend-bytes; 0 means etcd's default, 2 GiB; negative: none). */
   quotaBytes(): number {
-    return this.cfg.quotaBackendBytes > 0 ? this.cfg.quotaBackendBytes : DEFAULT_QUOTA_BYTES;
+    const q = this.cfg.quotaBackendBytes;
+    return q > 0 ? q : q < 0 ? Infinity : DEFAULT_QUOTA_BYTES;
   }
 
   /**
@@ -310,7 +311,7 @@ export class EtcdServer {
       clusterVersion,
       appliedIndex: this.appliedIndex,
       pendingProposals: this.waiting.size,
-      quotaBytes: this.quotaBytes(),
+      quotaBytes: this.cfg.quotaBackendBytes < 0 ? this.cfg.quotaBackendBytes : this.quotaBytes(), // etcd shows a negative one as given
       dbSize: b.size(),
       dbSizeInUse: b.sizeInUse(),
       currentRevision: rev,

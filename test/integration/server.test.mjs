@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -129,6 +130,35 @@ test('--config-file: the server runs on the YAML file\'s settings, and the flags
   } finally {
     await s.stop();
   }
+});
+
+test('as etcd: a negative --quota-backend-bytes turns the quota off, a listen URL given twice is listened on once, SIGTERM ends the process by that signal, --log-level error keeps info lines out', async () => {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const s = await startServer('ours', {
+    port,
+    extraArgs: ['--quota-backend-bytes', '-5', '--log-level', 'error', '--listen-client-urls', `${url},${url}`, '--advertise-client-urls', url],
+  });
+  const kv = kvClient(s.endpoint);
+  try {
+    await call(kv, 'Put', { key: Buffer.from('k'), value: Buffer.alloc(200000, 1) });
+    const metrics = await new Promise((resolve, reject) => {
+      http.get(`${url}/metrics`, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    assert.match(metrics, /^etcd_server_quota_backend_bytes -5$/m);
+  } finally {
+    kv.close();
+  }
+  const exit = await s.stop();
+  assert.deepEqual(exit, { code: null, sig: 'SIGTERM' }, 'a shell sees 143');
+  assert.doesNotMatch(s.logs.join(''), /"level":"info"/);
+  const r = runEtcd(['--listen-client-urls', 'http://127.0.0.1:2652x', '--advertise-client-urls', 'http://127.0.0.1:2652x']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^invalid value "http:\/\/127\.0\.0\.1:2652x" for flag -listen-client-urls: parse "http:\/\/127\.0\.0\.1:2652x": invalid port ":2652x" after host\n/);
 });
 
 test('--listen-client-urls without --advertise-client-urls is refused with etcd\'s two lines, exit 1', () => {
