@@ -391,6 +391,42 @@ test('a log file that ends inside its last record is cut back with a warning, an
   }
 });
 
+test('a corrupt database file stops the server with exit 1 and a fatal log naming it, not a crash in LMDB', async () => {
+  const dir = tmpDir();
+  const s = await startServer('ours', { dataDir: dir });
+  const kv = kvClient(s.endpoint);
+  for (let i = 0; i < 2000; i++) {
+    await call(kv, 'Put', { key: Buffer.from(`key/${i % 700}`), value: Buffer.alloc(i % 100 === 0 ? 20000 : 150, i) });
+  }
+  kv.close();
+  await s.stop();
+  const db = path.join('member', 'snap', 'db', 'data.mdb');
+  const damages = {
+    'every 997th byte flipped after the meta pages': (buf) => {
+      for (let i = 8192; i < buf.length; i += 997) buf[i] ^= 0xff;
+      return buf;
+    },
+    'truncated to half': (buf) => buf.subarray(0, buf.length >> 1),
+  };
+  for (const [name, damage] of Object.entries(damages)) {
+    const copy = tmpDir();
+    fs.cpSync(dir, copy, { recursive: true });
+    const file = path.join(copy, db);
+    const bad = damage(fs.readFileSync(file));
+    fs.writeFileSync(file, bad);
+    const r = runEtcd(['--data-dir', copy, '--listen-client-urls', `http://127.0.0.1:${await freePort()}`]);
+    assert.equal(r.signal, null, `${name}: killed by ${r.signal}`);
+    assert.equal(r.status, 1, `${name}: ${r.stderr}`);
+    const fatal = JSON.parse(r.stderr.trim().split('\n').pop());
+    assert.equal(fatal.level, 'fatal');
+    assert.match(fatal.msg, new RegExp(`^failed to start: backend: ${file.replace(/[.]/g, '\\.')} is corrupt: \\S`), name);
+    assert.deepEqual(fs.readFileSync(file), bad, `${name}: the file is left as it was`);
+  }
+  // the undamaged data dir still starts
+  const again = await startServer('ours', { dataDir: dir });
+  await again.stop();
+});
+
 test('startServer() embeds the server in-process', async () => {
   const dir = tmpDir();
   const srv = await startInProcess({

@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import type { KeyVersion } from '../mvcc/key_index.js';
 import { fsyncDir } from './fsync.js';
+import { checkLmdbFile } from './lmdb_check.js';
 
 export class BackendError extends Error {
   constructor(message: string) {
@@ -108,6 +109,11 @@ export class Backend {
   static open(file: string): Backend {
     // a defragmentation cut short by a crash leaves its unfinished copy; the database itself is whole
     fs.rmSync(file + DEFRAG_SUFFIX, { recursive: true, force: true });
+    // LMDB maps the file and trusts it: a damaged one would crash the process (SIGBUS, SIGSEGV) in
+    // lmdb-js, so its structure is checked first, with plain reads
+    const data = path.extname(file) ? file : path.join(file, 'data.mdb'); // as lmdb-js names it
+    const damage = checkLmdbFile(data);
+    if (damage) throw new BackendError(`${data} is corrupt: ${damage}`);
     const dbs = Backend.openEnv(file);
     return new Backend(dbs.root, dbs.kv, dbs.meta, dbs.leases, file);
   }
