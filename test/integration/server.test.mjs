@@ -414,7 +414,8 @@ test('a corrupt database file stops the server with exit 1 and a fatal log namin
     const file = path.join(copy, db);
     const bad = damage(fs.readFileSync(file));
     fs.writeFileSync(file, bad);
-    const r = runEtcd(['--data-dir', copy, '--listen-client-urls', `http://127.0.0.1:${await freePort()}`]);
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const r = runEtcd(['--data-dir', copy, '--listen-client-urls', url, '--advertise-client-urls', url]);
     assert.equal(r.signal, null, `${name}: killed by ${r.signal}`);
     assert.equal(r.status, 1, `${name}: ${r.stderr}`);
     const fatal = JSON.parse(r.stderr.trim().split('\n').pop());

@@ -88,6 +88,8 @@ export interface AppliedState {
 }
 
 const DEFRAG_SUFFIX = '.defrag';
+/** Versions copied per transaction by a defragmentation, between turns of the event loop. */
+const DEFRAG_BATCH = 2000;
 
 
 export function revisionKey(main: number, sub: number): Buffer {
@@ -181,18 +183,51 @@ export class Backend {
    * freed pages but never gives them back, so after a compaction the file keeps its size until
    * this runs. The caller must hold back save() until it resolves (the log keeps those entries).
    *
-   * LMDB copies the environment with compaction into <file>.defrag (on its own thread), the copy is
-   * synced, the environment is closed, and the copy's data file is renamed over the old one: a
+   * Every record is copied, in key order, into a new environment in <file>.defrag, which is synced
+   * and closed; this environment is closed, and the copy's data file is renamed over the old one: a
    * rename is atomic, so a crash leaves either file whole; open() clears a leftover copy.
+   *
+   * (Not LMDB's own compacting copy, mdb_env_copy2 with MDB_CP_COMPACT, which lmdb-js offers as
+   * backup(dir, true): writes after reopening such a copy in the same process made lmdb-js 3.5's LMDB
+   * abort, `Assertion 'key.mv_size > 0' failed in mdb_page_alloc()`, within a few transactions
+   * under a load of large values and deletes; the same file opened by a new process was fine.)
    */
+  /** Writes every record of the three databases into a new environment at dir, in one transaction. */
+  private async copyRecordsTo(dir: string): Promise<void> {
+    const dbs = Backend.openEnv(dir);
+    try {
+      // The versions in pages of DEFRAG_BATCH, one transaction each, yielding to the event loop in
+      // between (the database does not change meanwhile: saves are held back), appended in key
+      // order (MDB_APPEND), so each page is filled before the next is started.
+      let after: Buffer | undefined;
+      for (;;) {
+        const batch = [...this.kv.getRange(after === undefined ? { limit: DEFRAG_BATCH } : { start: after, exclusiveStart: true, limit: DEFRAG_BATCH })];
+        if (batch.length === 0) break;
+        dbs.root.transactionSync(() => {
+          for (const { key, value } of batch) dbs.kv.putSync(key, value, { append: true });
+        });
+        after = batch[batch.length - 1].key;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      dbs.root.transactionSync(() => {
+        for (const { key, value } of this.meta.getRange({})) dbs.meta.putSync(key, value);
+        for (const { key, value } of this.leaseDb.getRange({})) dbs.leases.putSync(key, value);
+      });
+    } finally {
+      await dbs.root.close();
+    }
+  }
+
   async defragment(): Promise<void> {
     await this.flushed();
     const tmp = this.file + DEFRAG_SUFFIX;
     fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp);
-    const copy = path.join(tmp, 'data.mdb');
+    // (a path without an extension: lmdb-js makes it a directory holding data.mdb, as this.file)
+    const copyEnv = path.join(tmp, 'db');
+    const copy = path.join(copyEnv, 'data.mdb');
     try {
-      await this.root.backup(tmp, true);
+      await this.copyRecordsTo(copyEnv);
       const fd = fs.openSync(copy, 'r');
       try {
         fs.fsyncSync(fd);
