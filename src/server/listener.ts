@@ -71,7 +71,8 @@ export function listenClient(opts: ClientListenerOptions): Promise<ClientListene
     sniff(socket, opts, () => sniffing.delete(socket));
   };
   const server = opts.tls
-    ? tls.createServer({ ...opts.tls, ALPNProtocols: ['h2', 'http/1.1'] }, route)
+    ? // (no Nagle on TLS connections either: small answers go out at once, as Go's do)
+      tls.createServer({ ...opts.tls, ALPNProtocols: ['h2', 'http/1.1'], noDelay: true }, route)
     : net.createServer({ noDelay: true }, route);
   if (opts.tls) {
     // a failed handshake (a client without the right certificate, say) ends that connection only
