@@ -1,13 +1,14 @@
 // Maintenance service: status, alarms, hashes, defragmentation, snapshots.
 import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { EtcdError } from '../../api/errors.js';
 import type { MaintenanceHandlers } from '../../api/gen/etcdserverpb/Maintenance.js';
 import { num } from '../apply/applier.js';
 import { Lessor } from '../lease/lessor.js';
 import type { EtcdServer } from '../server.js';
-import { writeSnapshotDb } from '../storage/snapshot.js';
+import { keyBucketEntry, writeSnapshotDb } from '../storage/snapshot.js';
+import { crc32c } from '../../bbolt/crc32c.js';
+import type { KeyVersion } from '../mvcc/key_index.js';
 import { unary } from './util.js';
 
 /** The etcd API version this server speaks, reported as its version. */
@@ -18,19 +19,31 @@ export const SERVER_VERSION = '3.4.0';
  * equal. (The kept versions, not the watch history: after a compaction the history no longer holds
  * the older versions that stay visible.)
  */
+/**
+ * etcd 3.4's HashKV (mvcc's HashByRev), so that the same history hashes the same on etcd-ts and on
+ * etcd: CRC-32C of the bucket name "key" and then, in revision order, each version etcd's backend
+ * would hold at or below rev, as its backend key and value. Of the versions at or below the
+ * compacted revision, only those still visible at rev count (etcd's keyIndex.Keep(rev)), unless
+ * nothing at all is visible at rev.
+ */
 function hashKV(server: EtcdServer, rev: number): number {
-  let h = 0;
+  const compactRev = server.kv.compactRev();
+  const visible = (v: KeyVersion): boolean => server.kv.rangeAt(v.key, undefined, rev, 1, false, rev).kvs[0] === v;
+  let anyVisible: boolean | undefined;
+  let h = crc32c(KEY_BUCKET);
   for (const v of server.kv.keptVersions()) {
     if (v.main > rev) break;
-    const hdr = Buffer.alloc(16);
-    hdr.writeDoubleBE(v.main, 0);
-    hdr.writeDoubleBE(v.sub, 8);
-    h = crc32(hdr, h);
-    h = crc32(Buffer.from(v.key, 'latin1'), h);
-    if (v.value) h = crc32(v.value, h);
+    if (v.main <= compactRev) {
+      anyVisible ??= server.kv.rangeAt('', '', rev, 1, true, rev).count > 0;
+      if (anyVisible && !visible(v)) continue;
+    }
+    const [key, value] = keyBucketEntry(v);
+    h = crc32c(value, crc32c(key, h));
   }
-  return h >>> 0;
+  return h;
 }
+
+const KEY_BUCKET = Buffer.from('key');
 
 /** etcd sends a snapshot in 32 KiB pieces (more than one OS page each). */
 const SNAPSHOT_CHUNK_BYTES = 32 * 1024;
@@ -95,7 +108,8 @@ export function maintenanceHandlers(server: EtcdServer): MaintenanceHandlers {
     HashKV: unary((req) => {
       const rev = num(req.revision) || server.kv.rev();
       if (rev > server.kv.rev()) throw EtcdError.of('FutureRev');
-      if (rev < server.kv.compactRev()) throw EtcdError.of('Compacted');
+      // as etcd: the compacted revision itself is gone too (only what was visible then is kept)
+      if (num(req.revision) > 0 && rev <= server.kv.compactRev()) throw EtcdError.of('Compacted');
       return { header: server.header(), hash: hashKV(server, rev), compact_revision: server.kv.compactRev() };
     }),
     // The database file in pieces, remaining_bytes counting down to 0 on the last piece, then one

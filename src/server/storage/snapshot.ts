@@ -97,22 +97,29 @@ const bucket = (name: string, entries: [Buffer, Buffer][]): BoltBucket => ({
   entries: entries.sort((a, b) => Buffer.compare(a[0], b[0])),
 });
 
+/**
+ * A version as etcd 3.4's backend holds it in its "key" bucket: the revision key, and the
+ * marshalled mvccpb.KeyValue (only the key for a tombstone).
+ */
+export function keyBucketEntry(v: KeyVersion): [Buffer, Buffer] {
+  const t = protoTypes();
+  const key = Buffer.from(v.key, 'latin1');
+  if (v.value === null) return [revisionKey(v.main, v.sub, true), encode(t.keyValue, { key })];
+  const kv = encode(t.keyValue, {
+    key,
+    create_revision: v.createRev,
+    mod_revision: v.main,
+    version: v.version,
+    value: v.value,
+    lease: v.lease,
+  });
+  return [revisionKey(v.main, v.sub), kv];
+}
+
 /** The buckets etcd 3.4's backend would hold for this state. */
 export function snapshotBuckets(s: SnapshotState): BoltBucket[] {
   const t = protoTypes();
-  const keys: [Buffer, Buffer][] = s.versions.map((v) => {
-    const key = Buffer.from(v.key, 'latin1');
-    if (v.value === null) return [revisionKey(v.main, v.sub, true), encode(t.keyValue, { key })];
-    const kv = encode(t.keyValue, {
-      key,
-      create_revision: v.createRev,
-      mod_revision: v.main,
-      version: v.version,
-      value: v.value,
-      lease: v.lease,
-    });
-    return [revisionKey(v.main, v.sub), kv];
-  });
+  const keys: [Buffer, Buffer][] = s.versions.map(keyBucketEntry);
 
   const meta: [Buffer, Buffer][] = [[Buffer.from('consistent_index'), u64be(s.consistentIndex)]];
   if (s.compactRev >= 0) {
