@@ -17,7 +17,7 @@ import { Metrics, type MetricsSnapshot } from './metrics.js';
 import { KVStore } from './mvcc/kvstore.js';
 import { WatchableStore } from './mvcc/watchable_store.js';
 import { Backend } from './storage/backend.js';
-import { decodeInternalRequest, encodeInternalRequest } from './storage/codec.js';
+import { decodeInternalRequest, encodeInternalRequest, varintLength } from './storage/codec.js';
 import { DataDirLock } from './storage/lock.js';
 import { WAL } from './storage/wal.js';
 
@@ -213,6 +213,17 @@ export class EtcdServer {
     return { cluster_id: this.clusterIdStr, member_id: this.memberIdStr, revision: rev, raft_term: this.term };
   }
 
+  /**
+   * Bytes of the header etcd puts in every raft entry: field 100 (a 2-byte tag), its length, and the
+   * request ID (field 1), a varint of 48 bits of time and counter under this member ID's low 16 bits
+   * (etcd's idutil.Generator).
+   */
+  private etcdHeaderBytes(): number {
+    const low16 = Number(this.memberId & 0xffffn);
+    const idBits = 48 + (low16 === 0 ? 0 : 32 - Math.clz32(low16));
+    return 2 + 1 + 1 + Math.ceil(idBits / 7);
+  }
+
   /** Backend space quota (--quota-backend-bytes; 0 means etcd's default, 2 GiB; negative: none). */
   quotaBytes(): number {
     const q = this.cfg.quotaBackendBytes;
@@ -277,7 +288,10 @@ export class EtcdServer {
     }
     const index = this.nextIndex++;
     const data = encodeInternalRequest(req, index);
-    if (data.length > this.cfg.maxRequestBytes) {
+    // etcd refuses a request whose raft entry (InternalRaftRequest) passes --max-request-bytes. Ours
+    // carries the log index as its ID where etcd's carries a header with a 64-bit request ID: the
+    // size is counted as etcd's, so that the same request passes or fails on both.
+    if (data.length - (1 + varintLength(index)) + this.etcdHeaderBytes() > this.cfg.maxRequestBytes) {
       this.nextIndex--;
       return this.refuse(done, 'RequestTooLarge');
     }

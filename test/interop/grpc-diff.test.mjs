@@ -243,3 +243,35 @@ test('HashKV: the same history hashes the same on real etcd and etcd-ts, at ever
   assert.equal(out.etcd[0][1], 1084519789, 'real etcd hashes an empty store to CRC-32C("key")');
   assert.deepEqual(out.ours, out.etcd);
 });
+
+test('--max-request-bytes: the largest value a put may carry is the same byte count on real etcd and etcd-ts', { skip, timeout: 60_000 }, async () => {
+  const largest = {};
+  for (const kind of ['etcd', 'ours']) {
+    const s = await startServer(kind, { extraArgs: ['--max-request-bytes', '1000'] });
+    const kv = kvClient(s.endpoint);
+    try {
+      const fits = async (n) => {
+        try {
+          await call(kv, 'Put', { key: B('bk'), value: Buffer.alloc(n, 120) });
+          return true;
+        } catch (e) {
+          assert.equal(e.details, 'etcdserver: request is too large');
+          return false;
+        }
+      };
+      let lo = 900;
+      let hi = 1000;
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        if (await fits(mid)) lo = mid;
+        else hi = mid - 1;
+      }
+      largest[kind] = lo;
+    } finally {
+      kv.close();
+      await s.stop();
+    }
+  }
+  assert.ok(largest.etcd > 900 && largest.etcd < 1000, `etcd: ${largest.etcd}`);
+  assert.equal(largest.ours, largest.etcd);
+});
