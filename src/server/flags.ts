@@ -254,7 +254,15 @@ export const FLAGS: Record<string, FlagDef> = {
   'discovery-proxy': ignored('HTTP proxy to use for traffic to discovery service'),
   'discovery-srv': ignored('DNS domain used to bootstrap initial cluster'),
   'discovery-srv-name': ignored('Service name to query when using DNS discovery'),
-  'proxy': ignored("Valid values include 'off', 'readonly' or 'on' (etcd-ts: no v2 proxy)"),
+  proxy: {
+    kind: 'string',
+    help: "Valid values include 'off', 'readonly' or 'on' (etcd-ts has no v2 proxy: only 'off').",
+    apply: (_c, v) => {
+      if (!['off', 'readonly', 'on'].includes(v)) throw new FlagVerifyError(`invalid value "${v}" for flag -proxy: valid values are "off", "readonly" or "on"`);
+      // a proxy forwards to a cluster and stores nothing: starting a server instead would mislead
+      if (v !== 'off') throw new FlagVerifyError(`--proxy ${v}: etcd-ts does not run as a v2 proxy`);
+    },
+  },
   'proxy-failure-wait': ignored('Time (in milliseconds) an endpoint will be held in a failed state', 'uint'),
   'proxy-refresh-interval': ignored('Time (in milliseconds) of the endpoints refresh interval', 'uint'),
   'proxy-dial-timeout': ignored('Time (in milliseconds) for a dial to timeout', 'uint'),

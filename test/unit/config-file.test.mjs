@@ -90,4 +90,6 @@ test('the rest of etcd 3.4\'s flags are taken (without effect), and still only w
   assert.throws(() => parseServerFlags(['--backend-batch-interval', 'soon'], {}), /invalid value "soon" for flag -backend-batch-interval: parse error/);
   assert.throws(() => parseServerFlags(['--backend-batch-limit', 'x'], {}), /invalid value "x" for flag -backend-batch-limit: parse error/);
   assert.throws(() => parseServerFlags(['--pre-vote=maybe'], {}), /invalid boolean value "maybe" for -pre-vote: parse error/);
+  assert.equal(parseServerFlags(['--proxy', 'off'], {}).config.name, 'default');
+  assert.throws(() => parseServerFlags(['--proxy', 'on'], {}), (e) => e.name === 'FlagVerifyError' && /etcd-ts does not run as a v2 proxy/.test(e.message));
 });
