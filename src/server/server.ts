@@ -219,10 +219,15 @@ export class EtcdServer {
    * (etcd's idutil.Generator).
    */
   private etcdHeaderBytes(): number {
-    const low16 = Number(this.memberId & 0xffffn);
-    const idBits = 48 + (low16 === 0 ? 0 : 32 - Math.clz32(low16));
-    return 2 + 1 + 1 + Math.ceil(idBits / 7);
+    if (this.headerBytes === 0) {
+      const low16 = Number(this.memberId & 0xffffn);
+      const idBits = 48 + (low16 === 0 ? 0 : 32 - Math.clz32(low16));
+      this.headerBytes = 2 + 1 + 1 + Math.ceil(idBits / 7);
+    }
+    return this.headerBytes;
   }
+
+  private headerBytes = 0;
 
   /** Backend space quota (--quota-backend-bytes; 0 means etcd's default, 2 GiB; negative: none). */
   quotaBytes(): number {
