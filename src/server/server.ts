@@ -289,7 +289,6 @@ export class EtcdServer {
         this.setNoSpaceAlarm(true);
         return this.refuse(done, 'NoSpace');
       }
-      this.backend.addPending(cost);
     }
     const index = this.nextIndex++;
     const data = encodeInternalRequest(req, index);
@@ -300,6 +299,7 @@ export class EtcdServer {
       this.nextIndex--;
       return this.refuse(done, 'RequestTooLarge');
     }
+    if (cost > 0) this.backend.addPending(cost); // counted once it is on its way to the backend
     this.waiting.set(index, { req: req as InternalRequest__Output, done });
     try {
       this.wal.append(index, data);
