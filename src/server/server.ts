@@ -405,11 +405,14 @@ export class EtcdServer {
     this.pendingAdded = [];
     this.pendingRemoved = [];
     this.savedIndex = this.appliedIndex;
-    this.backend.save(added, removed, {
-      consistentIndex: this.appliedIndex,
-      rev: this.kv.rev(),
-      compactRev: this.kv.compactRev(),
-    });
+    this.backend
+      .save(added, removed, {
+        consistentIndex: this.appliedIndex,
+        rev: this.kv.rev(),
+        compactRev: this.kv.compactRev(),
+      })
+      // the log still holds these entries, but a backend that cannot commit is a storage failure
+      .catch((e) => this.fail(new Error(`backend: commit failed: ${(e as Error).message}`)));
   }
 
   /** Once the backend holds entries durably, the log segments before them can go. */

@@ -300,8 +300,11 @@ export class Backend {
     }
   }
 
-  /** Queues the effects of applied log entries up to state.consistentIndex; lmdb-js commits them in order. */
-  save(added: readonly KeyVersion[], removed: readonly KeyVersion[], state: AppliedState): void {
+  /**
+   * Queues the effects of applied log entries up to state.consistentIndex; lmdb-js commits them in
+   * order. Resolves once they are committed; rejects if the commit fails.
+   */
+  save(added: readonly KeyVersion[], removed: readonly KeyVersion[], state: AppliedState): Promise<void> {
     for (const v of added) this.kv.put(revisionKey(v.main, v.sub), encodeVersion(v));
     for (const v of removed) this.kv.remove(revisionKey(v.main, v.sub));
     for (const [id, value] of this.pendingLeases) {
@@ -316,10 +319,12 @@ export class Backend {
     const moved = this.pendingSince;
     this.pendingSince = 0;
     this.pendingSaved += moved;
-    void committed.finally(() => {
+    const settled = (): void => {
       this.pendingSaved -= moved;
       this.sizeReadAt = 0;
-    });
+    };
+    committed.then(settled, settled);
+    return committed.then(() => undefined);
   }
 
   /** Lease changes wait for the next save(), so they commit with the applied record they belong to. */
