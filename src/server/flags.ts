@@ -46,14 +46,39 @@ interface FlagDef {
   help: string;
 }
 
+/**
+ * An integer as Go's flag package reads one (strconv.ParseInt/ParseUint with base 0): decimal, 0x
+ * hex, 0o or leading-0 octal, 0b binary, underscores between digits; undefined if it is none.
+ */
+function goInteger(v: string): bigint | undefined {
+  const m = /^([+-]?)(.+)$/.exec(v);
+  if (!m) return undefined;
+  const body = m[2];
+  let base = 10;
+  let digits = body;
+  if (/^0[xX]/.test(body)) [base, digits] = [16, body.slice(2)];
+  else if (/^0[oO]/.test(body)) [base, digits] = [8, body.slice(2)];
+  else if (/^0[bB]/.test(body)) [base, digits] = [2, body.slice(2)];
+  else if (body.length > 1 && body[0] === '0') [base, digits] = [8, body.slice(1)];
+  // an underscore only between digits, or right after a base prefix
+  if ((base === 10 && digits.startsWith('_')) || digits.includes('__') || digits.endsWith('_')) return undefined;
+  const clean = digits.replace(/_/g, '');
+  const valid = { 16: /^[0-9a-fA-F]+$/, 10: /^[0-9]+$/, 8: /^[0-7]+$/, 2: /^[01]+$/ }[base]!;
+  if (!valid.test(clean)) return undefined;
+  const n = BigInt(({ 16: '0x', 8: '0o', 2: '0b', 10: '' } as Record<number, string>)[base] + clean);
+  return m[1] === '-' ? -n : n;
+}
+
 function parseUint(name: string, v: string): number {
-  if (!/^\d+$/.test(v)) throw new FlagError(`invalid value "${v}" for flag -${name}: parse error`);
-  return Number(v);
+  const n = goInteger(v);
+  if (n === undefined || n < 0n || n >= 2n ** 64n) throw new FlagError(`invalid value "${v}" for flag -${name}: parse error`);
+  return Number(n);
 }
 
 function parseInt64(name: string, v: string): number {
-  if (!/^[-+]?\d+$/.test(v)) throw new FlagError(`invalid value "${v}" for flag -${name}: parse error`);
-  return Number(v);
+  const n = goInteger(v);
+  if (n === undefined || n < -(2n ** 63n) || n >= 2n ** 63n) throw new FlagError(`invalid value "${v}" for flag -${name}: parse error`);
+  return Number(n);
 }
 
 /** The URLs of a URL list flag, each once (etcd's UniqueURLs), in the order given. */
@@ -90,11 +115,30 @@ function parseBool(name: string, v: string): boolean {
   throw new FlagError(`invalid boolean value "${v}" for -${name}: parse error`);
 }
 
+const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
+
+/** A duration as Go's time.ParseDuration reads one ("1m30s", ".5s", "-2h", "0"), in milliseconds. */
+export function parseGoDurationMs(v: string): number | undefined {
+  const m = /^([+-]?)(.*)$/.exec(v)!;
+  if (m[2] === '0') return 0;
+  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+  let total = 0;
+  let at = 0;
+  while (at < m[2].length) {
+    part.lastIndex = at;
+    const p = part.exec(m[2]);
+    if (!p) return undefined;
+    total += Number(p[1]) * DURATION_UNITS_MS[p[2]];
+    at = part.lastIndex;
+  }
+  if (at === 0) return undefined;
+  return m[1] === '-' ? -total : total;
+}
+
 function parseDurationMs(name: string, v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$/.exec(v);
-  if (!m) throw new FlagError(`invalid value "${v}" for flag -${name}: parse error`);
-  const unit = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 }[m[2]]!;
-  return Number(m[1]) * unit;
+  const ms = parseGoDurationMs(v);
+  if (ms === undefined) throw new FlagError(`invalid value "${v}" for flag -${name}: parse error`);
+  return ms;
 }
 
 const ignored = (help: string, kind: Kind = 'string'): FlagDef => ({ kind, help: `${help} (accepted; no effect in etcd-ts yet)` });
@@ -336,6 +380,12 @@ export function parseServerFlags(argv: string[], env: NodeJS.ProcessEnv = proces
     const fromFile = readConfigFile(configFile);
     warnings.push(`loaded server configuration from ${configFile}: other command line flags and environment variables are ignored`);
     const settings = new Map([...fromFile].filter(([k]) => k in FLAGS && k !== 'config-file'));
+    // etcd reads the file with YAML 1.1, where a bool may also be yes/no, on/off, y/n
+    for (const [k, v] of settings) {
+      if (FLAGS[k].kind !== 'bool') continue;
+      if (/^(y|Y|yes|Yes|YES|on|On|ON)$/.test(v)) settings.set(k, 'true');
+      else if (/^(n|N|no|No|NO|off|Off|OFF)$/.test(v)) settings.set(k, 'false');
+    }
     return finish(settings, new Set(), version, help, warnings, configFile);
   }
   const fromEnv = new Map<string, string>();
@@ -392,7 +442,7 @@ function finish(all: Map<string, string>, given: Set<string>, version: boolean, 
       if (!def.apply) {
         // a flag without effect still takes only what etcd would parse
         if (def.kind === 'uint') parseUint(name, value);
-        if (def.kind === 'int' && !/^[-+]?\d+$/.test(value)) throw new FlagError(`invalid value "${value}" for flag -${name}: parse error`);
+        if (def.kind === 'int') parseInt64(name, value);
         if (def.kind === 'duration') parseDurationMs(name, value);
       }
       def.apply?.(cfg, value, all);

@@ -248,8 +248,8 @@ export class EtcdServer {
   /** Raises (true) or disarms (false) NOSPACE; returns whether that changed anything. */
   setNoSpaceAlarm(on: boolean): boolean {
     if (this.noSpace === on) return false;
+    this.backend.putMetaSync(NOSPACE_META_KEY, on); // on disk first: memory never claims what is not kept
     this.noSpace = on;
-    this.backend.putMetaSync(NOSPACE_META_KEY, on);
     this.log(on ? 'warn' : 'info', on ? 'alarm raised' : 'alarm disarmed', { alarm: 'NOSPACE', from: this.memberId.toString(16) });
     return true;
   }

@@ -76,6 +76,9 @@ test('a config file replaces the command line and the ETCD_* variables, as in et
       assert.deepEqual(p.config.advertiseClientUrls, ['http://127.0.0.1:2379']);
       assert.match(p.warnings.join('\n'), /other command line flags and environment variables are ignored/);
     }
+    fs.writeFileSync(file, 'client-cert-auth: yes\nenable-v2: off\nproxy: off\n');
+    const yaml11 = parseServerFlags(['--config-file', file], {});
+    assert.equal(yaml11.config.clientTLS?.clientCertAuth, true, 'YAML 1.1: yes is true for a bool');
     fs.writeFileSync(file, 'max-txn-ops: lots\n');
     assert.throws(() => parseServerFlags(['--config-file', file], {}), (e) => e.name === 'FlagVerifyError' && e.message === `invalid value "lots" for max-txn-ops in ${file}: parse error`);
     assert.throws(() => parseServerFlags(['--config-file', path.join(dir, 'none.yml')], {}), (e) => e.name === 'FlagVerifyError' && e.message === `open ${path.join(dir, 'none.yml')}: no such file or directory`);
@@ -91,5 +94,15 @@ test('the rest of etcd 3.4\'s flags are taken (without effect), and still only w
   assert.throws(() => parseServerFlags(['--backend-batch-limit', 'x'], {}), /invalid value "x" for flag -backend-batch-limit: parse error/);
   assert.throws(() => parseServerFlags(['--pre-vote=maybe'], {}), /invalid boolean value "maybe" for -pre-vote: parse error/);
   assert.equal(parseServerFlags(['--proxy', 'off'], {}).config.name, 'default');
+  // Go's integers (base prefixes, leading-0 octal, underscores) and durations (sequences, fractions, sign)
+  assert.equal(parseServerFlags(['--max-txn-ops', '0x10'], {}).config.maxTxnOps, 16);
+  assert.equal(parseServerFlags(['--max-txn-ops', '017'], {}).config.maxTxnOps, 15);
+  assert.equal(parseServerFlags(['--max-txn-ops', '1_000'], {}).config.maxTxnOps, 1000);
+  assert.equal(parseServerFlags(['--quota-backend-bytes', '0x40000000'], {}).config.quotaBackendBytes, 2 ** 30);
+  for (const bad of ['08', '_1', '1__0', '-1', '0x']) assert.throws(() => parseServerFlags(['--max-txn-ops', bad], {}), /parse error/, bad);
+  assert.equal(parseServerFlags(['--experimental-watch-progress-notify-interval', '1m30s'], {}).config.watchProgressNotifyIntervalMs, 90_000);
+  assert.equal(parseServerFlags(['--experimental-watch-progress-notify-interval', '.5s'], {}).config.watchProgressNotifyIntervalMs, 500);
+  for (const ok of ['0', '-1s', '1h2m3.5s']) parseServerFlags(['--backend-batch-interval', ok], {});
+  for (const bad of ['5', '1h2', 's', '']) assert.throws(() => parseServerFlags([`--backend-batch-interval=${bad}`], {}), /parse error/, bad);
   assert.throws(() => parseServerFlags(['--proxy', 'on'], {}), (e) => e.name === 'FlagVerifyError' && /etcd-ts does not run as a v2 proxy/.test(e.message));
 });
