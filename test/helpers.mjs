@@ -21,8 +21,15 @@ export function realEtcdSkip() {
   return 'real etcd (Debian etcd-server, etcd-client) is not installed';
 }
 
+// Every temp dir a test file makes lives under one directory of its own, removed when the test
+// process exits: a run leaves nothing behind in the system's temp dir.
+let runDir;
 export function tmpDir(prefix = 'etcd-ts-test-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (runDir === undefined) {
+    runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-run-'));
+    process.on('exit', () => fs.rmSync(runDir, { recursive: true, force: true }));
+  }
+  return fs.mkdtempSync(path.join(runDir, prefix));
 }
 
 let nextPort = 24100 + (process.pid % 50) * 16;

@@ -5,8 +5,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tmpDir as sharedTmpDir } from '../helpers.mjs';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -22,7 +22,7 @@ export function skipWithoutEtcd() {
 }
 
 export function tmpDir(prefix = 'etcd-ts-cli-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return sharedTmpDir(prefix);
 }
 
 /** A free port in [lo, hi]. */

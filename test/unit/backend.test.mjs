@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { open } from 'lmdb';
 import { Backend, BackendError, decodeVersion, encodeVersion, revisionKey } from '../../dist/server/storage/backend.js';
+import { tmpDir } from '../helpers.mjs';
 
 const versions = [
   { key: 'a', main: 2, sub: 0, createRev: 2, version: 1, value: Buffer.from('v1'), lease: '0' },
@@ -32,7 +32,7 @@ test('a damaged or foreign record is a BackendError naming its revision', () => 
 });
 
 test('saved versions up to the applied revision come back in revision order; later ones are dropped', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-backend-'));
+  const dir = tmpDir('etcd-ts-backend-');
   const file = path.join(dir, 'db');
   const a = Backend.open(file);
   a.save(versions.slice(0, 3), [], { consistentIndex: 3, rev: 3, compactRev: -1 });
@@ -47,7 +47,7 @@ test('saved versions up to the applied revision come back in revision order; lat
 });
 
 test('a data dir from before the binary layout (msgpack records) is rewritten at open and reads back the same', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-backend-'));
+  const dir = tmpDir('etcd-ts-backend-');
   const file = path.join(dir, 'db');
   const root = open({ path: file, maxDbs: 8, compression: false });
   const kv = root.openDB('kv', { keyEncoding: 'binary' });
@@ -71,7 +71,7 @@ test('a data dir from before the binary layout (msgpack records) is rewritten at
 
 test('writes go on after in-process defragmentations, under large values, deletes and lease records (LMDB\'s own compacting copy made LMDB abort here)', () => {
   for (const seed of ['3', '1']) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-defrag-'));
+    const dir = tmpDir('etcd-ts-defrag-');
     try {
       const r = spawnSync(process.execPath, [fileURLToPath(new URL('../fixtures/defrag-load.mjs', import.meta.url)), path.join(dir, 'db'), '120', seed, '8'], {
         encoding: 'utf8',

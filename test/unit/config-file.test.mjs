@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { parseConfigFile } from '../../dist/server/config_file.js';
 import { parseServerFlags } from '../../dist/server/flags.js';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tmpDir } from '../helpers.mjs';
 
 test('scalars, quotes, comments, lists, the TLS maps, unknown keys and empty values', () => {
   const text = [
@@ -62,7 +62,7 @@ test('what is not YAML of that shape is refused with the file and line', () => {
 });
 
 test('a config file replaces the command line and the ETCD_* variables, as in etcd', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-cf-'));
+  const dir = tmpDir('etcd-ts-cf-');
   const file = path.join(dir, 'etcd.yml');
   fs.writeFileSync(file, 'name: fromfile\nmax-txn-ops: 7\nlisten-client-urls: http://127.0.0.1:24999\n');
   try {

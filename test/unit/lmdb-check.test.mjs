@@ -6,15 +6,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Backend } from '../../dist/server/storage/backend.js';
 import { checkLmdbFile } from '../../dist/server/storage/lmdb_check.js';
+import { tmpDir } from '../helpers.mjs';
 
 const PS = 4096;
 const BACKEND = fileURLToPath(new URL('../../dist/server/storage/backend.js', import.meta.url));
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-lmdb-check-'));
+const tmp = () => tmpDir('etcd-ts-lmdb-check-');
 
 let rev = 1;
 /** Versions of keys k0..k(n-1) at the next revision; every 97th value spans overflow pages. */

@@ -4,10 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import protobuf from 'protobufjs';
-import { ROOT } from '../helpers.mjs';
+import { ROOT, tmpDir } from '../helpers.mjs';
 
 const ETCD_SRC = '/usr/share/gocode/src/go.etcd.io/etcd';
 const FILES = {
@@ -27,7 +26,7 @@ function skipReason() {
 
 /** etcd's files without gogoproto and HTTP annotations, with imports rewritten to our layout. */
 function strippedEtcdProtos() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-protos-'));
+  const dir = tmpDir('etcd-protos-');
   for (const [ours, theirs] of Object.entries(FILES)) {
     let s = fs.readFileSync(path.join(ETCD_SRC, theirs), 'utf8');
     s = s

@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { syncBuiltinESMExports } from 'node:module';
 import { WAL } from '../../dist/server/storage/wal.js';
+import { tmpDir } from '../helpers.mjs';
 
 const original = { fdatasync: fs.fdatasync, fdatasyncSync: fs.fdatasyncSync, writeSync: fs.writeSync };
 
@@ -29,7 +29,7 @@ function ioError(code) {
 }
 
 /** Opens a log in a new dir; events records 'synced N' and 'failed MSG' in the order they come. */
-function openWal(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-walf-'))) {
+function openWal(dir = tmpDir('etcd-ts-walf-')) {
   const events = [];
   const { wal, records } = WAL.open(
     dir,

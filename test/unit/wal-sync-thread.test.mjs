@@ -5,15 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WAL } from '../../dist/server/storage/wal.js';
+import { tmpDir } from '../helpers.mjs';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 
 function tmpdir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-walt-'));
+  return tmpDir('etcd-ts-walt-');
 }
 
 function openWal(dir, opts = {}) {

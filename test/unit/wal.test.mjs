@@ -2,12 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { WAL, WALCorruptError, WAL_HEADER_BYTES, encodeRecord } from '../../dist/server/storage/wal.js';
+import { tmpDir } from '../helpers.mjs';
 
 function tmpdir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-ts-wal-'));
+  return tmpDir('etcd-ts-wal-');
 }
 
 function openWal(dir, after = 0, opts = {}) {
