@@ -8,21 +8,15 @@
 //  revision: every checkInterval, compact to current revision - retention.
 // Compactions go through the log like any client compaction.
 import { EtcdError } from '../api/errors.js';
+import { parseGoDurationMs } from './flags.js';
 import type { EtcdServer, Logger } from './server.js';
 
 /** Parses a periodic retention: a Go duration ('1h30m', '5m') or a bare number of hours. */
 export function retentionMs(s: string): number {
   if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 3600_000;
-  let total = 0;
-  let rest = s;
-  const re = /^(\d+(?:\.\d+)?)(ms|s|m|h)/;
-  while (rest.length > 0) {
-    const m = re.exec(rest);
-    if (!m) throw new Error(`invalid auto-compaction-retention "${s}"`);
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    rest = rest.slice(m[0].length);
-  }
-  return total;
+  const ms = parseGoDurationMs(s);
+  if (ms === undefined) throw new Error(`invalid auto-compaction-retention "${s}"`);
+  return ms;
 }
 
 export function startCompactor(server: EtcdServer, log: Logger, revisionCheckMs = 5 * 60_000): NodeJS.Timeout | undefined {

@@ -235,6 +235,12 @@ test('a lock left by a killed server whose PID now belongs to another process do
     const r = runEtcd(['--data-dir', dir, '--listen-client-urls', url, '--advertise-client-urls', url]);
     assert.equal(r.status, 1);
     assert.match(r.stderr, new RegExp(`is in use by another etcd server \\(pid ${other.pid}\\)`));
+    // a lock file that names no process at all (garbage, empty) is left over, not held
+    for (const junk of ['garbage\n', '']) {
+      fs.writeFileSync(lockFile, junk);
+      const again = await startServer('ours', { dataDir: dir });
+      await again.stop();
+    }
   } finally {
     other.kill();
   }
