@@ -339,6 +339,40 @@ for (const [part, cutAt] of CUTS) {
   });
 }
 
+// The repair above cuts entries the backend holds and then starts a new segment after the
+// backend's index. A crash between the two leaves a log that ends cleanly before the backend's
+// index: refused as lost entries, unless the repair's intent (written before the cut) says so.
+test('a repair cut short by a crash after its cut is finished at the next start; without its intent the same log is refused', async () => {
+  const { dir, seg, full, rec } = await tenRecords(64 * 1024);
+  fs.truncateSync(full, 9 * rec); // the cut was made ...
+  assert.throws(() => openWal(dir, 10, { segmentBytes: seg }), /log ends at index 9 but the backend holds up to 10/);
+  fs.writeFileSync(path.join(dir, 'repair-intent'), '10\n'); // ... after its intent was written
+  const b = openWal(dir, 10, { segmentBytes: seg });
+  assert.deepEqual([b.records, b.wal.last()], [[], 10]);
+  assert.match(b.warnings.join('\n'), /finishing the repair of the last start/);
+  assert.match(b.warnings.join('\n'), /the log goes on in 0000000000000001-000000000000000b\.wal/);
+  await writeN(b.wal, 11, 2);
+  await b.wal.close();
+  assert.deepEqual(fs.readdirSync(dir).sort(), [path.basename(full), '0000000000000001-000000000000000b.wal'], 'the intent is gone');
+  const c = openWal(dir, 10, { segmentBytes: seg });
+  assert.deepEqual([c.records.map((r) => r.index), c.warnings], [[11, 12], []]);
+  await c.wal.close();
+});
+
+test('a repair whose backend index the log reaches leaves no intent behind; a stale intent is removed', async () => {
+  const { dir, seg, full, rec } = await tenRecords(64 * 1024);
+  fs.truncateSync(full, 10 * rec - 5);
+  const b = openWal(dir, 10, { segmentBytes: seg });
+  await b.wal.close();
+  assert.ok(!fs.existsSync(path.join(dir, 'repair-intent')), 'removed once the new segment exists');
+  // a crash after the new segment, before the intent was removed
+  fs.writeFileSync(path.join(dir, 'repair-intent'), '10\n');
+  const c = openWal(dir, 10, { segmentBytes: seg });
+  assert.deepEqual([c.records, c.warnings, c.wal.last()], [[], [], 10]);
+  await c.wal.close();
+  assert.ok(!fs.existsSync(path.join(dir, 'repair-intent')));
+});
+
 test('a cut inside a record of a segment that is not the last is corruption, whatever the backend holds', async () => {
   const dir = await thirtyInSegments();
   const [first] = fs.readdirSync(dir).sort();

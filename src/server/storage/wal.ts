@@ -25,7 +25,9 @@
 // torn write from a crash (its write never completed, so it was never acknowledged): it is cut off
 // with a warning. So is a last record that the end of the last segment's file cuts short, even one
 // the backend already applied (as etcd repairs a WAL file that ends inside a record): the backend
-// holds what it lost, and the log goes on after the backend's index in a new segment. A bad record
+// holds what it lost, and the log goes on after the backend's index in a new segment (a repair
+// intent written before such a cut lets the next start finish it if a crash comes between the cut
+// and the new segment). A bad record
 // anywhere else is corruption and open fails with WALCorruptError rather than serve partial data.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -211,6 +213,40 @@ function createSegment(dir: string, file: string, opts: WALOptions): number {
 }
 
 
+/**
+ * The repair intent: a file naming the backend's index, written (and synced) before a repair cuts
+ * entries the backend already holds, removed once the log goes on in its new segment.
+ */
+const REPAIR_INTENT = 'repair-intent';
+
+function writeRepairIntent(dir: string, after: number): void {
+  const file = path.join(dir, REPAIR_INTENT);
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, `${after}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fsyncDir(dir);
+}
+
+/** The backend index a cut-short repair recorded, if any (a file that does not say one is ignored). */
+function readRepairIntent(dir: string): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, REPAIR_INTENT), 'utf8');
+  } catch {
+    return undefined;
+  }
+  return /^\d+\n$/.test(text) ? Number(text.trim()) : undefined;
+}
+
+function clearRepairIntent(dir: string): void {
+  fs.rmSync(path.join(dir, REPAIR_INTENT), { force: true });
+  fsyncDir(dir);
+}
+
 interface Pending {
   buf: Buffer;
   index: number;
@@ -332,6 +368,10 @@ export class WAL {
           opts.warn?.(
             `wal: dropping torn tail of ${path.basename(seg.file)} at offset ${off} (${buf.length - off} bytes, ${d.reason}${cut ? ', the file ends inside the record' : ''})`,
           );
+          // A cut of entries the backend holds leaves the log ending before the backend's index,
+          // which open refuses (it would mean lost entries) unless this intent is on disk: a crash
+          // between the cut and the new segment below then finds it and finishes the repair.
+          if (expect <= after) writeRepairIntent(dir, after);
           const rfd = fs.openSync(seg.file, 'r+');
           try {
             fs.ftruncateSync(rfd, off); // (a preallocated last segment is extended again below)
@@ -354,6 +394,12 @@ export class WAL {
     }
 
     let fresh: Segment | undefined; // a segment to start
+    const intent = readRepairIntent(dir);
+    if (!repaired && intent !== undefined && intent >= after && after > lastIndex && tailSize > 0) {
+      // the repair above ran at the last start and was cut short by a crash after its cut
+      opts.warn?.(`wal: finishing the repair of the last start, cut short before its new segment`);
+      repaired = true;
+    }
     if (after > lastIndex) {
       // Only possible when the backend's entries were all released from the log (the last segment
       // is then empty), or when the repair above cut entries the backend had already applied: the
@@ -376,7 +422,9 @@ export class WAL {
       fd = createSegment(dir, fresh.file, opts);
       segments.push(fresh);
       tailSize = 0;
+      if (intent !== undefined || repaired) clearRepairIntent(dir);
     } else {
+      if (intent !== undefined) clearRepairIntent(dir); // left by a crash after its new segment
       fd = fs.openSync(segments[segments.length - 1].file, 'r+');
       if (opts.preallocate !== false && fs.fstatSync(fd).size < opts.segmentBytes) {
         // a segment written without preallocation (or cut short by a repair): extend it now
