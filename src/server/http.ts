@@ -32,11 +32,13 @@ function send(res: http.ServerResponse, status: number, type: string, body: stri
 }
 
 /**
- * Healthy as etcd 3.4 counts it: no active alarm, and the server can take writes (a member whose
- * log failed has stopped). A single member is always its own leader.
+ * Healthy as etcd 3.4 counts it: no active alarm but those the query excludes (`?exclude=NOSPACE`,
+ * repeatable), and the server can take writes (a member whose log failed has stopped). A single
+ * member is always its own leader.
  */
-function healthy(core: EtcdServer): boolean {
-  return !core.noSpaceAlarm() && !core.isStopped();
+function healthy(core: EtcdServer, query: string): boolean {
+  const excluded = new URLSearchParams(query).getAll('exclude');
+  return !core.alarmList().some((a) => !excluded.includes(String(a.alarm))) && !core.isStopped();
 }
 
 /** Answers a request it knows (the /v3/ JSON gateway) and returns true, or returns false. */
@@ -56,7 +58,7 @@ export function createHttpServer(core: EtcdServer, gateway?: HttpRoute): http.Se
         return send(res, 200, 'application/json', JSON.stringify({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }), head);
       case '/health':
         if (!get) return goError(res, 405, 'Method Not Allowed');
-        if (!healthy(core)) return goError(res, 503, '{"health":"false"}');
+        if (!healthy(core, pathOnly.slice(pathname.length + 1))) return goError(res, 503, '{"health":"false"}');
         return send(res, 200, 'text/plain; charset=utf-8', '{"health":"true"}', head);
       case '/metrics':
         if (!get) return goError(res, 405, 'Method Not Allowed');

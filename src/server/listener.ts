@@ -59,6 +59,10 @@ const PREAMBLE_MAX_BYTES = 256 * 1024;
 /** Starts listening; rejects with the listen error (address in use, permission). */
 export function listenClient(opts: ClientListenerOptions): Promise<ClientListener> {
   const sniffing = new Set<net.Socket>();
+  // HTTP/1.1 connections handed to opts.http1: that server never listens itself, so node does not
+  // track its connections and its closeAllConnections() finds none; an idle keep-alive connection
+  // would then hold a shutdown open until the client let go
+  const http1Sockets = new Set<net.Socket>();
   const route = (socket: net.Socket): void => {
     socket.on('error', () => socket.destroy());
     const alpn = (socket as tls.TLSSocket).alpnProtocol;
@@ -66,9 +70,9 @@ export function listenClient(opts: ClientListenerOptions): Promise<ClientListene
       sniffing.add(socket);
       return preamble(socket, Buffer.alloc(0), opts, () => sniffing.delete(socket));
     }
-    if (alpn === 'http/1.1') return http1(opts.http1, socket, Buffer.alloc(0));
+    if (alpn === 'http/1.1') return http1(opts.http1, socket, Buffer.alloc(0), http1Sockets);
     sniffing.add(socket);
-    sniff(socket, opts, () => sniffing.delete(socket));
+    sniff(socket, opts, () => sniffing.delete(socket), http1Sockets);
   };
   const server = opts.tls
     ? // (no Nagle on TLS connections either: small answers go out at once, as Go's do)
@@ -90,7 +94,7 @@ export function listenClient(opts: ClientListenerOptions): Promise<ClientListene
           new Promise<void>((done) => {
             server.close(() => done());
             // gRPC sessions are closed by grpc-js; the rest here
-            opts.http1.closeAllConnections();
+            for (const s of http1Sockets) s.destroy();
             for (const s of sniffing) s.destroy();
           }),
       });
@@ -101,7 +105,7 @@ export function listenClient(opts: ClientListenerOptions): Promise<ClientListene
 }
 
 /** Reads until the bytes say HTTP/2 (the preface) or not, then puts them back and hands over. */
-function sniff(socket: net.Socket, opts: ClientListenerOptions, done: () => void): void {
+function sniff(socket: net.Socket, opts: ClientListenerOptions, done: () => void, http1Sockets: Set<net.Socket>): void {
   let seen: Buffer = Buffer.alloc(0);
   const timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
   socket.once('close', done);
@@ -116,13 +120,15 @@ function sniff(socket: net.Socket, opts: ClientListenerOptions, done: () => void
     if (h2) return preamble(socket, seen, opts, done);
     done();
     socket.pause();
-    http1(opts.http1, socket, seen);
+    http1(opts.http1, socket, seen, http1Sockets);
   };
   socket.on('data', onData);
   socket.once('close', () => clearTimeout(timer));
 }
 
-function http1(server: http.Server, socket: net.Socket, head: Buffer): void {
+function http1(server: http.Server, socket: net.Socket, head: Buffer, tracked: Set<net.Socket>): void {
+  tracked.add(socket);
+  socket.once('close', () => tracked.delete(socket));
   if (head.length > 0) socket.unshift(head);
   server.emit('connection', socket);
   socket.resume();

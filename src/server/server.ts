@@ -9,8 +9,9 @@ import * as path from 'node:path';
 import { EtcdError } from '../api/errors.js';
 import type { InternalRequest, InternalRequest__Output } from '../api/gen/etcdserverpb/InternalRequest.js';
 import type { ResponseHeader } from '../api/gen/etcdserverpb/ResponseHeader.js';
-import type { TxnRequest } from '../api/gen/etcdserverpb/TxnRequest.js';
+import { AlarmStore, type AlarmMember } from './apply/alarms.js';
 import { Applier, NO_LEASES, type ApplyResult, type LeaseHooks } from './apply/applier.js';
+import { spaceCost } from './apply/quota.js';
 import { DEFAULT_QUOTA_BYTES, type ServerConfig } from './config.js';
 import type { KeyVersion } from './mvcc/key_index.js';
 import { Metrics, type MetricsSnapshot } from './metrics.js';
@@ -90,7 +91,10 @@ export class EtcdServer {
   /** Set while the backend is being defragmented: applied entries wait in memory (and in the log). */
   private savesHeld = false;
   private defragRun: Promise<void> | undefined;
-  private noSpace = false;
+  /** The raised alarms; changed only by applied Alarm entries. */
+  private readonly alarms: AlarmStore;
+  /** Refusals waiting for this member's NOSPACE alarm entry, proposed when a write passed the quota. */
+  private raisingNoSpace: ProposeCallback[] | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   /** Listeners told after each applied entry (the lessor uses it to persist; tests to observe). */
   private readonly appliedListeners: ((index: number) => void)[] = [];
@@ -120,7 +124,7 @@ export class EtcdServer {
         isLearner: false,
       };
 
-      this.noSpace = this.backend.getMeta<boolean>(NOSPACE_META_KEY) === true;
+      this.alarms = new AlarmStore(this.keptAlarms());
       const state = this.backend.applied();
       this.kv.restore(this.backend.versions(), state.rev, state.compactRev);
       this.watchable = new WatchableStore(this.kv);
@@ -128,7 +132,7 @@ export class EtcdServer {
         for (const c of changes) this.pendingAdded.push(c);
       });
       if (makeLessor) this.lessor = makeLessor(this.backend, this.kv);
-      this.applier = new Applier(this.kv, this.lessor);
+      this.applier = new Applier(this.kv, this.lessor, this.alarms);
 
       const { wal, records } = WAL.open(
         path.join(memberDir, 'wal'),
@@ -236,22 +240,37 @@ export class EtcdServer {
   }
 
   /**
-   * The NOSPACE alarm, as etcd keeps it: raised when a write does not fit in the quota, and from
-   * then on every write that adds data (and every lease grant) is refused until the alarm is
-   * disarmed, whatever the size meanwhile (etcd's way out: compact, defragment, disarm). It is kept
-   * in the backend, so it outlives a restart, as etcd's alarm bucket does.
+   * The raised alarms, all types, as etcd lists them. NOSPACE is raised when a write does not fit
+   * in the quota; from then on every write that adds data (and every lease grant) is refused until
+   * it is deactivated, whatever the size meanwhile (etcd's way out: compact, defragment, disarm).
+   * Alarms are kept in the backend, so they outlive a restart, as etcd's alarm bucket does.
    */
-  noSpaceAlarm(): boolean {
-    return this.noSpace;
+  alarmList(): AlarmMember[] {
+    return this.alarms.get('NONE');
   }
 
-  /** Raises (true) or disarms (false) NOSPACE; returns whether that changed anything. */
-  setNoSpaceAlarm(on: boolean): boolean {
-    if (this.noSpace === on) return false;
-    this.backend.putMetaSync(NOSPACE_META_KEY, on); // on disk first: memory never claims what is not kept
-    this.noSpace = on;
-    this.log(on ? 'warn' : 'info', on ? 'alarm raised' : 'alarm disarmed', { alarm: 'NOSPACE', from: this.memberId.toString(16) });
-    return true;
+  /** The alarms as the backend keeps them; a data dir of etcd-ts before the alarm store kept a flag. */
+  private keptAlarms(): AlarmMember[] {
+    const kept = this.backend.getMeta<AlarmMember[]>(ALARMS_META_KEY);
+    if (Array.isArray(kept)) return kept;
+    return this.backend.getMeta<boolean>(LEGACY_NOSPACE_META_KEY) === true ? [{ memberID: this.memberIdStr, alarm: 'NOSPACE' }] : [];
+  }
+
+  /**
+   * A write that does not fit in the quota: as etcd, this member's NOSPACE alarm is proposed (once,
+   * while it is not raised) and the write refused once the alarm is applied.
+   */
+  private refuseOverQuota(done: ProposeCallback): void {
+    if (this.alarms.isRaised(this.memberIdStr, 'NOSPACE')) return this.refuse(done, 'NoSpace');
+    if (this.raisingNoSpace) {
+      this.raisingNoSpace.push(done);
+      return;
+    }
+    const waiting = (this.raisingNoSpace = [done]);
+    this.proposeWith({ alarm: { action: 'ACTIVATE', memberID: this.memberIdStr, alarm: 'NOSPACE' } }, () => {
+      this.raisingNoSpace = undefined;
+      for (const d of waiting) this.refuse(d, 'NoSpace');
+    });
   }
 
   /** Resolves once the log's sync thread runs; writes made before then wait for it. */
@@ -283,13 +302,7 @@ export class EtcdServer {
     // etcd's quota (etcdserver/quota.go): a request that adds data must fit, by etcd's estimate of
     // its cost, beside what the backend holds and what is on its way there
     const cost = spaceCost(req);
-    if (cost > 0) {
-      if (this.noSpace) return this.refuse(done, 'NoSpace');
-      if (this.backend.projectedSize() + cost >= this.quotaBytes()) {
-        this.setNoSpaceAlarm(true);
-        return this.refuse(done, 'NoSpace');
-      }
-    }
+    if (cost > 0 && this.backend.projectedSize() + cost >= this.quotaBytes()) return this.refuseOverQuota(done);
     const index = this.nextIndex++;
     const data = encodeInternalRequest(req, index);
     // etcd refuses a request whose raft entry (InternalRaftRequest) passes --max-request-bytes. Ours
@@ -375,6 +388,12 @@ export class EtcdServer {
     }
     this.appliedIndex = index;
     if (result?.kind === 'compaction') for (const v of result.removed) this.pendingRemoved.push(v);
+    if (result?.kind === 'alarm') {
+      // as etcd logs them, the member's ID in hex
+      const { raised, disarmed } = result.change;
+      const m = raised ?? disarmed;
+      if (m) this.log('warn', raised ? 'alarm raised' : 'alarm disarmed', { alarm: String(m.alarm), from: BigInt(m.memberID).toString(16) });
+    }
     for (const f of this.appliedListeners) f(index);
     if (error) throw error;
     return result!;
@@ -405,6 +424,11 @@ export class EtcdServer {
     this.pendingAdded = [];
     this.pendingRemoved = [];
     this.savedIndex = this.appliedIndex;
+    const alarms = this.alarms.takeChanged();
+    if (alarms) {
+      this.backend.putMetaOnSave(ALARMS_META_KEY, alarms);
+      this.backend.putMetaOnSave(LEGACY_NOSPACE_META_KEY, undefined);
+    }
     this.backend
       .save(added, removed, {
         consistentIndex: this.appliedIndex,
@@ -502,30 +526,10 @@ export class EtcdServer {
   }
 }
 
-/** Where the NOSPACE alarm is kept in the backend's meta records. */
-const NOSPACE_META_KEY = 'alarm:NOSPACE';
-// etcd's estimates of the space a key's metadata and a lease take in the backend
-const KV_OVERHEAD = 256;
-const LEASE_OVERHEAD = 64;
-
-function putCost(p: { key?: { length: number } | null; value?: { length: number } | null }): number {
-  return KV_OVERHEAD + (p.key?.length ?? 0) + (p.value?.length ?? 0);
-}
-
-/**
- * etcd's estimate of what a request adds to the backend: a put its key, value and overhead; a txn
- * the costlier of its branches' top-level puts (etcd 3.4 counts no nested ones); a lease grant a
- * fixed overhead. 0 for anything else: those are never held back by the quota.
- */
-function spaceCost(req: InternalRequest): number {
-  if (req.put) return putCost(req.put);
-  if (req.txn) {
-    const branch = (ops: TxnRequest['success']) => (ops ?? []).reduce((n, op) => n + (op.request_put ? putCost(op.request_put) : 0), 0);
-    return Math.max(branch(req.txn.success), branch(req.txn.failure));
-  }
-  if (req.lease_grant) return LEASE_OVERHEAD;
-  return 0;
-}
+/** Where etcd-ts before the alarm store kept the NOSPACE alarm (true while raised) in the meta records. */
+const LEGACY_NOSPACE_META_KEY = 'alarm:NOSPACE';
+/** Where the raised alarms are kept in the backend's meta records: AlarmMember[]. */
+const ALARMS_META_KEY = 'alarms';
 
 /** Whether a server has run on this data dir: its log exists, as etcd decides it (wal.Exist). */
 export function dataDirInitialized(dataDir: string): boolean {

@@ -166,3 +166,28 @@ test('bad clients on the client port: an absolute URL that does not parse, an HT
     await s.stop();
   }
 });
+
+test('SIGTERM ends the server at once while a client holds an idle keep-alive HTTP/1.1 connection, as etcd', async () => {
+  const s = await startServer('ours');
+  const [host, port] = s.endpoint.split(':');
+  const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 60_000 });
+  try {
+    const status = await new Promise((resolve, reject) => {
+      const req = http.get({ host, port: Number(port), path: '/health', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+      req.on('error', reject);
+    });
+    assert.equal(status, 200);
+    assert.equal(Object.values(agent.freeSockets).flat().length, 1, 'the connection stays open, idle');
+    const t0 = Date.now();
+    const { code, sig } = await s.stop();
+    assert.deepEqual({ code, sig }, { code: null, sig: 'SIGTERM' }); // ended by the signal, re-raised after the shutdown
+    // it used to wait for the client to close the connection (undici: about 30 s)
+    assert.ok(Date.now() - t0 < 3000, `exited after ${Date.now() - t0} ms`);
+  } finally {
+    agent.destroy();
+    await s.kill();
+  }
+});

@@ -337,6 +337,35 @@ test('kill -9 under concurrent writes: every acknowledged write survives, nothin
   }
 });
 
+test('alarms go through the log: raised and lifted just before a kill -9, they are as answered after the restart', async () => {
+  const dir = tmpDir();
+  const s = await startServer('ours', { dataDir: dir });
+  const maint = () => new (loadApi().etcdserverpb.Maintenance)(s.endpoint, grpc.credentials.createInsecure());
+  let m = maint();
+  const kv = kvClient(s.endpoint);
+  await call(m, 'Alarm', { action: 'ACTIVATE', memberID: 3, alarm: 'NOSPACE' });
+  await call(m, 'Alarm', { action: 'ACTIVATE', memberID: 4, alarm: 'CORRUPT' });
+  await call(m, 'Alarm', { action: 'DEACTIVATE', memberID: 3, alarm: 'NOSPACE' });
+  // the backend saves every 100 ms: killed now, the alarms are in the log only
+  await s.kill();
+  m.close();
+  kv.close();
+  const s2 = await startServer('ours', { dataDir: dir, port: s.port, peerPort: s.peerPort });
+  try {
+    m = maint();
+    const got = await call(m, 'Alarm', { action: 'GET', alarm: 'NONE' });
+    assert.deepEqual(got.alarms, [{ memberID: '4', alarm: 'CORRUPT' }]);
+    const kv2 = kvClient(s2.endpoint);
+    await assert.rejects(call(kv2, 'Put', { key: Buffer.from('k'), value: Buffer.from('v') }), { code: grpc.status.DATA_LOSS, details: 'etcdserver: corrupt cluster' });
+    const st = await call(m, 'Status', {});
+    assert.deepEqual(st.errors, ['memberID:4 alarm:CORRUPT ']);
+    kv2.close();
+    m.close();
+  } finally {
+    await s2.stop();
+  }
+});
+
 test('a corrupt log stops the server with a clear error, and touches nothing', async () => {
   const dir = tmpDir();
   const s = await startServer('ours', { dataDir: dir });

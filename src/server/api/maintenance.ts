@@ -2,7 +2,9 @@
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { EtcdError } from '../../api/errors.js';
+import type { AlarmResponse } from '../../api/gen/etcdserverpb/AlarmResponse.js';
 import type { MaintenanceHandlers } from '../../api/gen/etcdserverpb/Maintenance.js';
+import { alarmText } from '../apply/alarms.js';
 import { num } from '../apply/applier.js';
 import { Lessor } from '../lease/lessor.js';
 import type { EtcdServer } from '../server.js';
@@ -51,14 +53,13 @@ const SNAPSHOT_CHUNK_BYTES = 32 * 1024;
 /** The whole state as a bbolt file in etcd's backend layout, taken in one synchronous step. */
 function snapshotDb(server: EtcdServer): Buffer {
   const lessor = server.getLessor();
-  const alarm = server.noSpaceAlarm() ? [{ memberId: server.memberId, alarm: 'NOSPACE' as const }] : [];
   return writeSnapshotDb({
     versions: server.kv.keptVersions(),
     leases: lessor instanceof Lessor ? lessor.list() : [],
     consistentIndex: server.applied(),
     compactRev: server.kv.compactRev(),
     member: server.member,
-    alarms: alarm,
+    alarms: server.alarmList(),
   });
 }
 
@@ -75,30 +76,20 @@ export function maintenanceHandlers(server: EtcdServer): MaintenanceHandlers {
         raftTerm: server.term,
         raftAppliedIndex: server.applied(),
         // etcd lists the active alarms here, in protobuf's compact text form
-        errors: server.noSpaceAlarm() ? [`memberID:${server.memberId} alarm:NOSPACE `] : [],
+        errors: server.alarmList().map(alarmText),
         dbSizeInUse: b.sizeInUse(),
         isLearner: false,
       };
     }),
-    Alarm: unary((req) => {
-      // NOSPACE, the one alarm this server raises (see EtcdServer.noSpaceAlarm). As etcd: GET lists
-      // the alarms (of one type, or all for NONE); ACTIVATE and DEACTIVATE name a member and an
-      // alarm, and answer with the alarm they changed, if any. etcdctl's `alarm disarm` lists first
-      // and then deactivates each.
-      const mine = { memberID: server.memberId.toString(), alarm: 'NOSPACE' as const };
-      const type = req.alarm;
-      const forUs = req.memberID === mine.memberID && type === 'NOSPACE';
-      let alarms: (typeof mine)[] = [];
-      if (req.action === 'GET') alarms = server.noSpaceAlarm() && (type === 'NONE' || type === 'NOSPACE') ? [mine] : [];
-      else if (req.action === 'ACTIVATE' && forUs) {
-        server.setNoSpaceAlarm(true);
-        alarms = [mine];
-      } else if (req.action === 'DEACTIVATE' && forUs && server.noSpaceAlarm()) {
-        server.setNoSpaceAlarm(false);
-        alarms = [mine];
-      }
+    Alarm: unary(async (req) => {
+      // Through the log, as etcd: GET lists the alarms (of one type, or all for NONE); ACTIVATE and
+      // DEACTIVATE name a member and an alarm and answer with the alarm they changed, if any
+      // (etcdctl's `alarm disarm` lists first and then deactivates each).
+      const r = await server.propose({ alarm: req });
+      if (r.kind !== 'alarm') throw new Error('unexpected apply result');
       // etcd 3.4 answers Alarm and Defragment without a header (its clients cope, or not, with that)
-      return { header: null, alarms };
+      // (an alarm type the enum does not name is kept as its number, which encodes as itself)
+      return { header: null, alarms: r.change.alarms as AlarmResponse['alarms'] };
     }),
     Defragment: unary(async () => {
       await server.defragment();

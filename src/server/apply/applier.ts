@@ -19,8 +19,11 @@ import type { ResponseOp } from '../../api/gen/etcdserverpb/ResponseOp.js';
 import type { TxnRequest__Output } from '../../api/gen/etcdserverpb/TxnRequest.js';
 import type { TxnResponse } from '../../api/gen/etcdserverpb/TxnResponse.js';
 import type { KeyValue } from '../../api/gen/mvccpb/KeyValue.js';
+import type { AlarmRequest__Output } from '../../api/gen/etcdserverpb/AlarmRequest.js';
 import type { KeyVersion } from '../mvcc/key_index.js';
 import type { KVStore, RangeEnd, RangeResult, WriteTxn } from '../mvcc/kvstore.js';
+import { AlarmStore, type AlarmChange, type AlarmType } from './alarms.js';
+import { txnCost } from './quota.js';
 
 /** What the applier needs from the lessor; declared here so apply does not depend on lease/. */
 export interface LeaseHooks {
@@ -59,6 +62,7 @@ export type ApplyResult =
   | { kind: 'compaction'; rev: number; removed: KeyVersion[] }
   | { kind: 'lease_grant'; id: string; ttl: number; rev: number }
   | { kind: 'lease_revoke'; rev: number }
+  | { kind: 'alarm'; change: AlarmChange; rev: number }
   | { kind: 'noop'; rev: number };
 
 const EMPTY = Buffer.alloc(0);
@@ -180,10 +184,18 @@ export class Applier {
   constructor(
     private readonly kv: KVStore,
     private readonly lessor: LeaseHooks,
+    private readonly alarms: AlarmStore = new AlarmStore(),
   ) {}
 
-  /** Applies one log entry. Errors are results too: they are returned, never thrown past here. */
+  /** Applies one log entry. An etcd error of the request is thrown as an EtcdError. */
   apply(req: InternalRequest__Output): ApplyResult {
+    if (req.alarm) return this.alarm(req.alarm);
+    // the alarms' write modes, as etcd's applier wrappers (applierV3Capped, applierV3Corrupt)
+    const mode = this.alarms.mode();
+    if (mode === 'corrupt' && (req.put || req.delete_range || req.txn || req.compaction || req.lease_grant || req.lease_revoke)) {
+      throw EtcdError.of('Corrupt');
+    }
+    if (mode === 'capped' && (req.put || req.lease_grant || (req.txn && txnCost(req.txn) > 0))) throw EtcdError.of('NoSpace');
     if (req.put) return this.applyWrite('put', (txn) => this.put(txn, req.put!));
     if (req.delete_range) return this.applyWrite('delete_range', (txn) => this.deleteRange(txn, req.delete_range!));
     if (req.txn) return this.applyTxn(req.txn);
@@ -195,6 +207,18 @@ export class Applier {
     }
     if (req.lease_revoke) return this.leaseRevoke(leaseIdOf(req.lease_revoke.ID));
     return { kind: 'noop', rev: this.kv.rev() };
+  }
+
+  /** GET lists the alarms of a type (all for NONE); ACTIVATE and DEACTIVATE answer with what they changed. */
+  private alarm(a: AlarmRequest__Output): ApplyResult {
+    const type = a.alarm as AlarmType;
+    const member = a.memberID ?? '0';
+    let change: AlarmChange;
+    if (a.action === 'ACTIVATE') change = this.alarms.activate(member, type);
+    else if (a.action === 'DEACTIVATE') change = this.alarms.deactivate(member, type);
+    else if (a.action === 'GET') change = { alarms: this.alarms.get(type) };
+    else change = { alarms: [] }; // an action etcd does not know (etcd 3.4 crashes on one)
+    return { kind: 'alarm', change, rev: this.kv.rev() };
   }
 
   private applyWrite<K extends 'put' | 'delete_range', R>(kind: K, f: (txn: WriteTxn) => R): { kind: K; resp: R; rev: number } {

@@ -312,6 +312,11 @@ export class Backend {
       else this.leaseDb.put(id, value);
     }
     this.pendingLeases = [];
+    for (const [key, value] of this.pendingMeta) {
+      if (value === undefined) this.meta.remove(key);
+      else this.meta.put(key, value);
+    }
+    this.pendingMeta = [];
     // written last, in the same event-loop turn, so lmdb-js commits it in the same transaction
     const committed = this.meta.put('applied', { ...state });
     // the writes counted so far are in this transaction (or, if not applied yet, in the next one
@@ -337,6 +342,13 @@ export class Backend {
   }
 
   private pendingLeases: [string, unknown][] = [];
+
+  /** A meta record (undefined: its removal) that belongs to the applied state: written by the next save(). */
+  putMetaOnSave(key: string, value: unknown): void {
+    this.pendingMeta.push([key, value]);
+  }
+
+  private pendingMeta: [string, unknown][] = [];
 
   /** Resolves when every queued write is committed and synced to disk. */
   async flushed(): Promise<void> {

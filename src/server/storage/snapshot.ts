@@ -37,8 +37,8 @@ export interface SnapshotState {
   /** The compacted revision, or a negative number when the store was never compacted. */
   compactRev: number;
   member: SnapshotMember;
-  /** Raised alarms, e.g. NOSPACE. */
-  alarms?: readonly { memberId: bigint; alarm: 'NOSPACE' | 'CORRUPT' }[];
+  /** Raised alarms: member ID (decimal) and AlarmType, by name or number. */
+  alarms?: readonly { memberID: string; alarm: string | number }[];
   clusterVersion?: string;
 }
 
@@ -133,7 +133,7 @@ export function snapshotBuckets(s: SnapshotState): BoltBucket[] {
   // Go's encoding/json writes the uint64 ID as a bare number; isLearner is omitted when false
   const memberJson = `{"id":${m.id.toString()},"peerURLs":${JSON.stringify(m.peerURLs)},"name":${JSON.stringify(m.name)},"clientURLs":${JSON.stringify(m.clientURLs)}}`;
   const alarms: [Buffer, Buffer][] = (s.alarms ?? []).map((a) => [
-    encode(t.alarmMember, { memberID: a.memberId, alarm: a.alarm }),
+    encode(t.alarmMember, { memberID: a.memberID, alarm: a.alarm === 'NONE' ? 0 : a.alarm }),
     Buffer.alloc(0),
   ]);
 
