@@ -136,6 +136,25 @@ export function call(client, method, req) {
   return new Promise((resolve, reject) => client[method](req, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
+/**
+ * A gRPC reply (or request) made comparable across servers: drops what legitimately differs between
+ * two servers (the cluster and member IDs and the raft term in headers) and turns bytes into latin1
+ * strings.
+ */
+export function normalizeReply(x) {
+  if (Array.isArray(x)) return x.map(normalizeReply);
+  if (Buffer.isBuffer(x)) return x.toString('latin1');
+  if (x && typeof x === 'object') {
+    const out = {};
+    for (const [k, v] of Object.entries(x)) {
+      if (k === 'cluster_id' || k === 'member_id' || k === 'raft_term') continue;
+      out[k] = normalizeReply(v);
+    }
+    return out;
+  }
+  return x;
+}
+
 /** Runs a CLI (real etcdctl or ours) and returns { code, stdout, stderr }. */
 export function runCtl(which, args, { input, env = {} } = {}) {
   const cmd = which === 'etcdctl' ? ETCDCTL_BIN : process.execPath;

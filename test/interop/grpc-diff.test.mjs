@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import * as http2 from 'node:http2';
 import assert from 'node:assert/strict';
-import { call, kvClient, realEtcdSkip, startServer, watchClient } from '../helpers.mjs';
+import { call, kvClient, normalizeReply as normalize, realEtcdSkip, startServer, watchClient } from '../helpers.mjs';
 import { loadApi } from '../../dist/api/proto.js';
 
 const skip = realEtcdSkip();
@@ -62,21 +62,6 @@ const SCRIPT = [
   ['Txn', { success: [{ request_put: { key: B('big'), value: Buffer.alloc(2200000, 1) } }] }],
   ['Put', { key: B('after'), value: B('big') }],
 ];
-
-/** Drops what legitimately differs: ids and terms in headers. */
-function normalize(x) {
-  if (Array.isArray(x)) return x.map(normalize);
-  if (Buffer.isBuffer(x)) return x.toString('latin1');
-  if (x && typeof x === 'object') {
-    const out = {};
-    for (const [k, v] of Object.entries(x)) {
-      if (k === 'cluster_id' || k === 'member_id' || k === 'raft_term') continue;
-      out[k] = normalize(v);
-    }
-    return out;
-  }
-  return x;
-}
 
 async function runScript(endpoint) {
   const kv = kvClient(endpoint);

@@ -7,7 +7,7 @@ import type { PutRequest__Output } from '../../api/gen/etcdserverpb/PutRequest.j
 import type { PutResponse } from '../../api/gen/etcdserverpb/PutResponse.js';
 import type { RequestOp__Output } from '../../api/gen/etcdserverpb/RequestOp.js';
 import type { TxnRequest__Output } from '../../api/gen/etcdserverpb/TxnRequest.js';
-import { Applier, applyRange, checkSortTarget, NO_LEASES, rangeEndOf } from '../apply/applier.js';
+import { Applier, applyRange, checkSortTarget, NO_LEASES } from '../apply/applier.js';
 import type { EtcdServer } from '../server.js';
 import { withWireBytes } from '../storage/codec.js';
 import { encodeHeaderOnlyResponse } from './wire.js';
@@ -47,27 +47,45 @@ function checkRequestOp(op: RequestOp__Output, maxTxnOps: number): void {
   } else if (op.request_delete_range) {
     if (op.request_delete_range.key.length === 0) throw EtcdError.of('EmptyKey');
   } else if (op.request_txn) {
-    checkTxn(op.request_txn, maxTxnOps);
+    checkTxnRequest(op.request_txn, maxTxnOps);
+  } else {
+    // an op with no request in it: etcd's checkRequestOp refuses it so
+    throw EtcdError.of('KeyNotFound');
   }
 }
 
-export function checkTxn(r: TxnRequest__Output, maxTxnOps: number): void {
+function checkTxnRequest(r: TxnRequest__Output, maxTxnOps: number): void {
   const opc = Math.max(r.compare.length, r.success.length, r.failure.length);
   if (opc > maxTxnOps) throw EtcdError.of('TooManyOps');
   for (const c of r.compare) if (c.key.length === 0) throw EtcdError.of('EmptyKey');
   for (const op of r.success) checkRequestOp(op, maxTxnOps - opc);
   for (const op of r.failure) checkRequestOp(op, maxTxnOps - opc);
+}
+
+/**
+ * etcd's checks of a txn request before it runs, in etcd's order: every op at every depth first
+ * (checkTxnRequest), then the put/delete overlaps of the whole tree (checkIntervals at the top only),
+ * so an invalid op anywhere wins over an overlap.
+ */
+export function checkTxn(r: TxnRequest__Output, maxTxnOps: number): void {
+  checkTxnRequest(r, maxTxnOps);
   checkIntervals(r.success);
   checkIntervals(r.failure);
 }
 
+/**
+ * A delete's interval as etcd's overlap check sees it: the key alone without a range end, else
+ * [key, range_end) compared as plain bytes. A "\0" range end (every key from key on, when the delete
+ * runs) is here the interval [key, "\0"), which holds no key: etcd lets a txn put a key that such a
+ * delete removes. A range end at or below the key holds no key either.
+ */
 interface Interval {
   key: string;
-  end: string | undefined; // undefined: the key alone; '': to the end of the key space
+  end: string | undefined; // undefined: the key alone
 }
 
 function intersects(dels: Interval[], k: string): boolean {
-  return dels.some((d) => (d.end === undefined ? d.key === k : k >= d.key && (d.end === '' || k < d.end)));
+  return dels.some((d) => (d.end === undefined ? d.key === k : k >= d.key && k < d.end));
 }
 
 /** No key may be put twice, or both put and deleted, on one path of a txn (etcd's rule). */
@@ -76,7 +94,7 @@ function checkIntervals(ops: RequestOp__Output[]): { puts: Set<string>; dels: In
   for (const op of ops) {
     const d = op.request_delete_range;
     if (!d) continue;
-    dels.push({ key: d.key.toString('latin1'), end: rangeEndOf(d.range_end) });
+    dels.push({ key: d.key.toString('latin1'), end: d.range_end.length === 0 ? undefined : d.range_end.toString('latin1') });
   }
   const puts = new Set<string>();
   for (const op of ops) {

@@ -139,8 +139,9 @@ export function checkSortTarget(r: RangeRequest__Output): void {
 
 /** A Range request against a reader (the store, or an open write txn), with etcd's filter/sort/limit rules. */
 export function applyRange(reader: Reader, r: RangeRequest__Output): Applied<RangeResponse> {
-  // etcd 3.4 sorts nothing for an unknown order; an unknown target is refused (3.4 itself crashes)
-  const sortOrder = ['ASCEND', 'DESCEND'].includes(r.sort_order) ? r.sort_order : 'NONE';
+  // An order etcd does not know (a bare number here) counts as one, as in etcd: the target does not
+  // make it ASCEND, and nothing is sorted. An unknown target is refused (3.4 itself crashes).
+  const sortOrder: string | number = r.sort_order ?? 'NONE';
   const sortTarget = r.sort_target ?? 'KEY';
   checkSortTarget(r);
   const limit = num(r.limit);
@@ -163,7 +164,7 @@ export function applyRange(reader: Reader, r: RangeRequest__Output): Applied<Ran
   if (minCreate !== 0) kvs = kvs.filter((v) => v.createRev >= minCreate);
   let order = sortOrder;
   if (sortTarget !== 'KEY' && order === 'NONE') order = 'ASCEND';
-  if (order !== 'NONE') {
+  if (order === 'ASCEND' || order === 'DESCEND') {
     const cmp = SORT_TARGETS[sortTarget];
     kvs = kvs === rr.kvs ? kvs.slice() : kvs;
     // a stable sort; ties keep key order, as Go's sort over key-ordered input mostly does
@@ -232,16 +233,24 @@ export class Applier {
     return { kind, resp, rev: txn.rev() };
   }
 
-  private checkPut(reader: Reader, p: PutRequest__Output): void {
+  /**
+   * A put's preconditions. Their order differs as in etcd: a txn's put is checked for its key first
+   * (checkRequestPut), a put alone for its lease first (applierV3backend.Put).
+   */
+  private checkPut(reader: Reader, p: PutRequest__Output, leaseFirst = false): void {
+    const lease = leaseIdOf(p.lease);
+    const checkLease = (): void => {
+      if (lease !== '0' && !this.lessor.exists(lease)) throw EtcdError.of('LeaseNotFound');
+    };
+    if (leaseFirst) checkLease();
     if (p.ignore_value || p.ignore_lease) {
       if (reader.range(keyOf(p.key), undefined, {}).kvs.length === 0) throw EtcdError.of('KeyNotFound');
     }
-    const lease = leaseIdOf(p.lease);
-    if (lease !== '0' && !this.lessor.exists(lease)) throw EtcdError.of('LeaseNotFound');
+    if (!leaseFirst) checkLease();
   }
 
   private put(txn: WriteTxn, p: PutRequest__Output, checked = false): PutResponse {
-    if (!checked) this.checkPut(txn, p);
+    if (!checked) this.checkPut(txn, p, true);
     const key = keyOf(p.key);
     const prev = txn.latestLive(key);
     const value = p.ignore_value ? (prev?.value ?? EMPTY) : ownBytes(p.value);
@@ -265,8 +274,12 @@ export class Applier {
   private applyTxn(t: TxnRequest__Output): ApplyResult {
     // Every compare, nested ones too, is decided against the state before the txn writes anything.
     const path = this.comparePath(this.kv, t);
+    // As etcd: every put on the path is checked first, then every range (two passes, so a missing
+    // key or lease of a later put wins over a bad revision of an earlier range).
     this.checkRequests(t, path.slice(), (op) => {
       if (op.request_put) this.checkPut(this.kv, op.request_put);
+    });
+    this.checkRequests(t, path.slice(), (op) => {
       if (op.request_range) {
         const rev = num(op.request_range.revision);
         if (rev > this.kv.rev()) throw EtcdError.of('FutureRev');
@@ -351,11 +364,17 @@ export class Applier {
         result = a < b ? -1 : a > b ? 1 : 0;
         break;
       }
-      default: {
+      case 'CREATE':
+      case 'MOD':
+      case 'VERSION': {
         const have = !v ? 0 : c.target === 'CREATE' ? v.createRev : c.target === 'MOD' ? v.main : v.version;
         const want = num(c.target === 'CREATE' ? c.create_revision : c.target === 'MOD' ? c.mod_revision : c.version);
         result = have < want ? -1 : have > want ? 1 : 0;
+        break;
       }
+      default:
+        // a target etcd does not know compares as equal (its result stays 0)
+        result = 0;
     }
     switch (c.result) {
       case 'EQUAL':
