@@ -1,8 +1,8 @@
 // Randomized differential test of the KV service: a seeded PRNG makes a sequence of Put, Range,
-// DeleteRange, Txn and Compact requests over a few short keys that are prefixes of each other, so
-// operations collide; the same sequence goes to real etcd and to etcd-ts (fresh data dirs), and every
-// answer must be equal after dropping what legitimately differs (cluster and member IDs, raft term).
-// Errors compare as {code, details}.
+// DeleteRange, Txn and Compact requests (now and then a revoke or grant of the one lease) over a few
+// short keys that are prefixes of each other, so operations collide; the same sequence goes to real
+// etcd and to etcd-ts (fresh data dirs), and every answer must be equal after dropping what
+// legitimately differs (cluster and member IDs, raft term). Errors compare as {code, details}.
 //
 // The generator reads the revision from real etcd's answers to pick meaningful revisions (historical,
 // compacted, future), so a seed gives the same sequence as long as both servers agree, which the test
@@ -287,13 +287,17 @@ class Gen {
     if (r < 0.3) return ['Put', this.put()];
     if (r < 0.55) return ['Range', this.range()];
     if (r < 0.67) return ['DeleteRange', this.deleteRange()];
-    if (r < 0.97) return ['Txn', this.txn()];
+    if (r < 0.96) return ['Txn', this.txn()];
+    // the lease's keys go when it is revoked (one delete revision, keys in order); then it is granted
+    // again, or again while it exists
+    if (r < 0.965) return ['LeaseRevoke', { ID: LEASE }];
+    if (r < 0.97) return ['LeaseGrant', { ID: LEASE, TTL: 3600 }];
     return ['Compact', this.compact()];
   }
 
   /** Learns the store's revision from real etcd's answer. */
   observe(method, req, res) {
-    if (res.error !== undefined) return;
+    if (isError(res)) return;
     const rev = Number(res.header?.revision ?? 0);
     if (rev > 0) this.rev = rev;
     if (method === 'Compact') this.compactRev = req.revision;
@@ -325,11 +329,14 @@ function stripIgnores(t) {
   });
 }
 
+/** send's error answer; no reply of KV or Lease has these two fields. */
+const isError = (res) => res.code !== undefined && res.details !== undefined;
+
 async function send(kv, method, req) {
   try {
     return normalize(await call(kv, method, req));
   } catch (e) {
-    return { error: e.code, details: e.details };
+    return { code: e.code, details: e.details };
   }
 }
 
@@ -340,9 +347,17 @@ function show(x) {
 
 /** One line per method and outcome (ok, succeeded/failed txn, or the error), for KV_FUZZ_STATS=1. */
 function outcome(method, res) {
-  if (res.error !== undefined) return `${method} ${res.details}`;
+  if (isError(res)) return `${method} ${res.details}`;
   if (method === 'Txn') return `${method} ok ${res.succeeded ? 'success' : 'failure'} branch`;
   return `${method} ok`;
+}
+
+/** For a failure message: a server that has exited, and our server's last log lines. */
+function serverState(servers) {
+  const exited = servers.filter((s) => s.proc.exitCode !== null || s.proc.signalCode !== null);
+  const gone = exited.map((s) => `\n  ${s.kind} exited (${s.proc.exitCode ?? s.proc.signalCode})`).join('');
+  const ours = servers.find((s) => s.kind === 'ours');
+  return `${gone}\n  our log ends: ${ours.logs.join('').split('\n').slice(-12).join('\n    ')}`;
 }
 
 async function runSeed(seed, stats) {
@@ -351,16 +366,17 @@ async function runSeed(seed, stats) {
   const clients = servers.map((s) => kvClient(s.endpoint));
   const api = loadApi();
   const leases = servers.map((s) => new api.etcdserverpb.Lease(s.endpoint, grpc.credentials.createInsecure()));
+  const clientFor = (i, method) => (method.startsWith('Lease') ? leases[i] : clients[i]);
   try {
     await Promise.all(leases.map((l) => call(l, 'LeaseGrant', { ID: LEASE, TTL: 3600 })));
     const gen = new Gen(seed);
     for (let step = 0; step < STEPS; step++) {
       const [method, req] = gen.next();
-      const [a, b] = await Promise.all(clients.map((kv) => send(kv, method, req)));
+      const [a, b] = await Promise.all(servers.map((_, i) => send(clientFor(i, method), method, req)));
       assert.deepEqual(
         b,
         a,
-        `seed ${seed} step ${step}: ${method} ${show(normalize(req))}\n  etcd: ${show(a)}\n  ours: ${show(b)}`,
+        `seed ${seed} step ${step}: ${method} ${show(normalize(req))}\n  etcd: ${show(a)}\n  ours: ${show(b)}${serverState(servers)}`,
       );
       gen.observe(method, req, a);
       const o = outcome(method, a);
