@@ -32,12 +32,51 @@ export function tmpDir(prefix = 'etcd-ts-test-') {
   return fs.mkdtempSync(path.join(runDir, prefix));
 }
 
+// Test processes running at once (node --test runs files in parallel unless told otherwise, and
+// several checkouts may test on one machine) must not pick the same port: one that is free when
+// checked may be taken before the server binds it, and a server that then fails to listen leaves
+// its test talking to another test's server. A port is claimed with a file made exclusively in a
+// directory shared by every test process, naming the claimant's pid; a dead claimant's file is
+// taken over, and this process's files go when it exits.
+const PORT_CLAIMS = path.join(os.tmpdir(), 'etcd-ts-test-ports');
+const claimed = [];
+
+function claimPort(p) {
+  fs.mkdirSync(PORT_CLAIMS, { recursive: true });
+  const file = path.join(PORT_CLAIMS, String(p));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      if (claimed.length === 0) process.on('exit', () => claimed.forEach((f) => fs.rmSync(f, { force: true })));
+      claimed.push(file);
+      return true;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+    }
+    const owner = Number(fs.readFileSync(file, 'utf8'));
+    if (owner === process.pid || processAlive(owner)) return false;
+    fs.rmSync(file, { force: true }); // its claimant is gone
+  }
+  return false;
+}
+
+function processAlive(pid) {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+}
+
 let nextPort = 24100 + (process.pid % 50) * 16;
-/** A free port from this test suite's range (24100-24999). */
+/** A free port from this test suite's range (24100-24999), claimed for this process (see above). */
 export async function freePort() {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 900; i++) {
     const p = nextPort++;
     if (nextPort > 24999) nextPort = 24100;
+    if (!claimPort(p)) continue;
     const ok = await new Promise((resolve) => {
       const s = net.createServer();
       s.once('error', () => resolve(false));
