@@ -95,6 +95,12 @@ export class CliContext {
     return createPrinter(this.globals.writeOut, { hex: this.globals.hex, valueOnly: !!opts.valueOnly, out: this.io.out, err: this.io.err, codec: codecProvider });
   }
 
+  /** The protobuf codec (-w protobuf). */
+  codec(): Promise<Codec> {
+    if (!codecProvider) throw new CliError(ExitCode.BadFeature, 'protobuf not supported as output format');
+    return codecProvider();
+  }
+
   close(): void {
     this.clientInstance?.close();
   }
@@ -118,7 +124,8 @@ export function clientOptions(g: GlobalOptions): ClientOptions {
   return {
     endpoints: g.endpoints,
     dialTimeoutMs: g.dialTimeout,
-    commandTimeoutMs: g.commandTimeout,
+    // etcdctl's context.WithTimeout: a zero or negative timeout has expired before the call.
+    commandTimeoutMs: g.commandTimeout > 0 ? g.commandTimeout : -1,
     keepaliveTimeMs: g.keepaliveTime,
     keepaliveTimeoutMs: g.keepaliveTimeout,
     insecureTransport: tlsGiven ? false : g.insecureTransport,

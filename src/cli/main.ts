@@ -1,7 +1,9 @@
 // The CLI's entry: parses argv, runs the command, and is the one exit path: every failure becomes
 // `Error: <message>` on stderr with etcdctl's exit code.
 import { Command, CommanderError } from 'commander';
-import { buildProgram, normalizeBoolFlags, applyEnv, debugDump, expandCommandPrefixes } from './program.js';
+import { buildProgram, applyEnv, debugDump } from './program.js';
+import { FlagParseError, resolve } from './cobra.js';
+import { etcdctlUsage } from './usage.js';
 import { CliError, ExitCode } from './errors.js';
 import { ClientError } from '../client/connection.js';
 import { EtcdError } from '../api/errors.js';
@@ -56,30 +58,28 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number | 
     }
   });
   try {
-    await program.parseAsync(expandCommandPrefixes(normalizeBoolFlags(argv), program), { from: 'user' });
+    let r: ReturnType<typeof resolve>;
+    try {
+      r = resolve(program, argv);
+    } catch (e) {
+      if (!(e instanceof FlagParseError)) throw e;
+      // cobra: the error, the command's usage on stdout, a blank line; then etcdctl's own Error line.
+      return report(new CliError(ExitCode.Error, e.message, `Error: ${e.message}\n\n`), io, () => io.out(etcdctlUsage(e.cmd!)));
+    }
+    if ('error' in r && r.error !== undefined) {
+      return report(new CliError(ExitCode.Error, r.error, `Error: ${r.error}\nRun 'etcdctl --help' for usage.\n`), io);
+    }
+    if ('help' in r && r.help) {
+      io.out(etcdctlUsage(r.cmd));
+      return ExitCode.Success;
+    }
+    await program.parseAsync((r as { argv: string[] }).argv, { from: 'user' });
     return ExitCode.Success;
   } catch (e) {
-    // A bad flag or flag value: etcdctl shows the command's usage on stdout.
-    const flagError = e instanceof CommanderError ? /unknownOption|optionMissingArgument/.test(e.code) : e instanceof CliError && e.stderrPrefix.startsWith('Error: invalid argument');
-    if (flagError) {
-      const cmd = (e as { command?: Command }).command ?? commandOf(argv, program);
-      return report(e, io, () => io.out(cmd.helpInformation()));
-    }
     return report(e, io);
   } finally {
     if (active) contextOf(active).close();
   }
-}
-
-/** The deepest command that argv's words name (for usage after a flag error). */
-function commandOf(argv: string[], program: Command): Command {
-  let cmd = program;
-  for (const a of argv) {
-    if (a === '--') break;
-    const sub = cmd.commands.find((c) => c.name() === a);
-    if (sub) cmd = sub;
-  }
-  return cmd;
 }
 
 /** Prints an error the way etcdctl's ExitWithError does and returns its exit code. */
@@ -93,9 +93,8 @@ export function report(e: unknown, io: Io, usage?: () => void): number {
     usage?.();
     if (e.stdout) io.out(e.stdout);
   } else if (e instanceof CommanderError) {
-    const r = commanderError(e, io);
+    const r = commanderError(e);
     if (r === undefined) return ExitCode.Success;
-    usage?.();
     [code, message] = r;
   } else if (e instanceof ClientError) {
     code = e.duringAuth ? ExitCode.BadConnection : ExitCode.Error;
@@ -111,33 +110,8 @@ export function report(e: unknown, io: Io, usage?: () => void): number {
   return code;
 }
 
-/** Commander's parse errors in pflag/cobra's words; undefined for help and version (exit 0). */
-function commanderError(e: CommanderError, io: Io): [number, string] | undefined {
-  switch (e.code) {
-    case 'commander.helpDisplayed':
-    case 'commander.help':
-    case 'commander.version':
-      return undefined;
-    case 'commander.unknownCommand': {
-      const name = /'([^']*)'/.exec(e.message)?.[1] ?? '';
-      const msg = `unknown command "${name}" for "etcdctl"`;
-      io.err(`Error: ${msg}\nRun 'etcdctl --help' for usage.\n`);
-      return [ExitCode.Error, msg];
-    }
-    case 'commander.unknownOption': {
-      const flag = /'([^']*)'/.exec(e.message)?.[1] ?? '';
-      const msg = flag.startsWith('--') ? `unknown flag: ${flag.split('=')[0]}` : `unknown shorthand flag: '${flag[1]}' in ${flag}`;
-      io.err(`Error: ${msg}\n\n`);
-      return [ExitCode.Error, msg];
-    }
-    case 'commander.optionMissingArgument': {
-      const flag = /'(--?[a-z-]+)/.exec(e.message.replace(/^error: /, ''))?.[1] ?? '';
-      const long = /(--[a-z-]+)/.exec(e.message)?.[1] ?? flag;
-      const msg = `flag needs an argument: ${long}`;
-      io.err(`Error: ${msg}\n\n`);
-      return [ExitCode.Error, msg];
-    }
-    default:
-      return [ExitCode.Error, e.message.replace(/^error: /, '')];
-  }
+/** Commander's own errors (cobra.ts parses the command line first, so only help and the unexpected). */
+function commanderError(e: CommanderError): [number, string] | undefined {
+  if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return undefined;
+  return [ExitCode.Error, e.message.replace(/^error: /, '')];
 }

@@ -1,7 +1,7 @@
 // The commander program: etcdctl's global flags (names, defaults, ETCDCTL_* environment variables,
 // a flag on the command line beats its variable) and the one registration list of commands.
 import { Command, Option } from 'commander';
-import { durationFlag, parseBool } from './flags.js';
+import { durationFlag, goFlag, longHelp, parseBool } from './flags.js';
 import { CliError, ExitCode } from './errors.js';
 import { newGetCommand } from './commands/get.js';
 import { newPutCommand } from './commands/put.js';
@@ -19,10 +19,10 @@ import { newServeCommand } from './commands/serve.js';
 import { newLeaseCommand } from './commands/lease.js';
 import { newLockCommand } from './commands/lock.js';
 import { newElectCommand } from './commands/elect.js';
-import type { Io } from './context.js';
-
-export const VERSION = '3.4.23';
-export const API_VERSION = '3.4';
+import { contextOf, type Io } from './context.js';
+import { findCommand } from './cobra.js';
+import { etcdctlUsage } from './usage.js';
+import { goQuote } from './printers/go-format.js';
 
 interface GlobalFlag {
   flags: string;
@@ -32,11 +32,13 @@ interface GlobalFlag {
   parse?: (s: string) => unknown;
   /** The default as help shows it (etcdctl's Go duration form). */
   shown?: string;
+  /** A list (pflag's stringSlice): given twice, the values add up. */
+  slice?: boolean;
 }
 
 /** etcdctl's global flags; each also reads ETCDCTL_<NAME_IN_UPPER_SNAKE>. */
 export const GLOBAL_FLAGS: GlobalFlag[] = [
-  { flags: '--endpoints <endpoints>', description: 'gRPC endpoints', defaultValue: '127.0.0.1:2379' },
+  { flags: '--endpoints <endpoints>', description: 'gRPC endpoints', defaultValue: '127.0.0.1:2379', slice: true },
   { flags: '--debug', description: 'enable client-side debug logging', bool: true, defaultValue: false },
   { flags: '-w, --write-out <format>', description: 'set the output format (fields, json, protobuf, simple, table)', defaultValue: 'simple' },
   { flags: '--hex', description: 'print byte strings as hex encoded strings', bool: true, defaultValue: false },
@@ -83,87 +85,42 @@ const COMMANDS: (() => Command)[] = [
   newServeCommand,
 ];
 
+/**
+ * The program. Commander runs the commands; which command and which flags a command line means is
+ * cobra's and pflag's reading of it (cobra.ts), which hands commander an argv of its own.
+ */
 export function buildProgram(): Command {
   const program = new Command('etcdctl');
-  program
-    .description('A simple command line client for etcd3.')
-    .usage('[flags]')
-    .helpOption('-h, --help', 'help for etcdctl')
-    .allowExcessArguments(true)
-    .showSuggestionAfterError(false);
+  program.description('A simple command line client for etcd3.').allowExcessArguments(true).helpCommand(false);
   for (const f of GLOBAL_FLAGS) {
     const opt = new Option(f.flags, f.description);
     if (f.defaultValue !== undefined) opt.default(f.defaultValue, f.shown);
     if (f.parse) opt.argParser(f.parse);
+    if (f.slice) goFlag(opt, { type: 'stringSlice', def: `[${String(f.defaultValue)}]` });
     program.addOption(opt);
+    // --flag=false on the command line reaches commander as --no-flag (a flag still beats its variable).
     if (f.bool) program.addOption(new Option(`--no-${longName(f)}`).hideHelp());
   }
   for (const make of COMMANDS) program.addCommand(make());
-  // No command: help on stdout (exit 0); an unknown one: cobra's error.
-  program.argument('[command...]').action((words: string[]) => {
-    if (words.length === 0) return program.outputHelp();
-    const msg = `unknown command "${words[0]}" for "etcdctl"`;
-    throw new CliError(ExitCode.Error, msg, `Error: ${msg}\nRun 'etcdctl --help' for usage.\n`);
-  });
+  program.addCommand(newHelpCommand(program));
   return program;
 }
 
-/**
- * cobra runs a command from a unique prefix of its name (`etcdctl memb list`); commander needs
- * the full name. Expands the command words of argv, skipping global flags and their values.
- */
-export function expandCommandPrefixes(argv: string[], program: Command): string[] {
-  const withValue = new Set(GLOBAL_FLAGS.filter((f) => !f.bool).flatMap((f) => f.flags.match(/-{1,2}[a-z-]+(?= |,)/g) ?? []));
-  const out = [...argv];
-  let level: Command = program;
-  for (let i = 0; i < out.length; i++) {
-    const a = out[i]!;
-    if (a === '--') break;
-    if (a.startsWith('-')) {
-      if (withValue.has(a)) i++;
-      continue;
-    }
-    if (level.commands.length === 0) break;
-    const exact = level.commands.find((c) => c.name() === a);
-    const matches = exact ? [exact] : level.commands.filter((c) => c.name().startsWith(a));
-    if (matches.length !== 1) break;
-    out[i] = matches[0]!.name();
-    level = matches[0]!;
-  }
-  return out;
-}
-
-/** pflag accepts --flag=true/false for booleans; commander wants --flag / --no-flag. */
-export function normalizeBoolFlags(argv: string[]): string[] {
-  const bools = new Set(GLOBAL_FLAGS.filter((f) => f.bool).map(longName));
-  const local = new Set(['prefix', 'from-key', 'keys-only', 'count-only', 'print-value-only', 'prev-kv', 'ignore-value', 'ignore-lease', 'interactive', 'physical', 'progress-notify', 'linearizable', 'cluster', 'hex', 'skip-hash-check']);
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') {
-      out.push(...argv.slice(i));
-      break;
-    }
-    // pflag takes -w=json as -w json.
-    const short = /^-([wd])=(.*)$/.exec(a);
-    if (short) {
-      out.push(`-${short[1]}`, short[2]!);
-      continue;
-    }
-    const m = /^--([a-z-]+)=(.*)$/.exec(a);
-    if (m && (bools.has(m[1]!) || local.has(m[1]!))) {
-      const v = parseBool(m[2]!);
-      if (v === true) out.push(`--${m[1]}`);
-      else if (v === false) {
-        // A local boolean defaults to false, so --flag=false is the same as leaving it out.
-        if (bools.has(m[1]!)) out.push(`--no-${m[1]}`);
-      }
-      else out.push(a);
-      continue;
-    }
-    out.push(a);
-  }
-  return out;
+/** cobra's help command: the usage of the command its arguments name. */
+function newHelpCommand(program: Command): Command {
+  const long = 'Help provides help for any command in the application.\nSimply type etcdctl help [path to command] for full details.';
+  return longHelp(new Command('help'), long)
+    .usage('[command]')
+    .description('Help about any command')
+    .argument('[command...]')
+    .action((words: string[], _o: unknown, cmd: Command) => {
+      const io = contextOf(cmd).io;
+      const found = findCommand(program, words);
+      if (found.error) {
+        io.err(`Unknown help topic [${words.map((w) => (w.includes('`') ? goQuote(w) : `\`${w}\``)).join(' ')}]\n`);
+        io.out(etcdctlUsage(program));
+      } else io.out(etcdctlUsage(found.cmd));
+    });
 }
 
 /** --debug: every global flag's value in ETCDCTL_* form, sorted, on stderr (as etcdctl prints them). */

@@ -16,6 +16,7 @@ import type { MemberListResponse__Output } from '../api/gen/etcdserverpb/MemberL
 import type { StatusResponse__Output } from '../api/gen/etcdserverpb/StatusResponse.js';
 import type { SnapshotRequest } from '../api/gen/etcdserverpb/SnapshotRequest.js';
 import type { SnapshotResponse__Output } from '../api/gen/etcdserverpb/SnapshotResponse.js';
+import type { HashKVResponse__Output } from '../api/gen/etcdserverpb/HashKVResponse.js';
 import type { AlarmRequest } from '../api/gen/etcdserverpb/AlarmRequest.js';
 import type { AlarmResponse__Output } from '../api/gen/etcdserverpb/AlarmResponse.js';
 import type { AlarmMember__Output } from '../api/gen/etcdserverpb/AlarmMember.js';
@@ -29,7 +30,7 @@ import type { LeaseKeepAliveResponse__Output } from '../api/gen/etcdserverpb/Lea
 
 export type {
   RangeRequest, RangeResponse__Output, PutRequest, PutResponse__Output, DeleteRangeRequest, DeleteRangeResponse__Output,
-  TxnRequest, TxnResponse__Output, CompactionResponse__Output, MemberListResponse__Output, StatusResponse__Output,
+  TxnRequest, TxnResponse__Output, CompactionResponse__Output, MemberListResponse__Output, StatusResponse__Output, HashKVResponse__Output,
   LeaseGrantResponse__Output, LeaseRevokeResponse__Output, LeaseTimeToLiveResponse__Output, LeaseLeasesResponse__Output,
   LeaseKeepAliveResponse__Output, AlarmRequest, AlarmResponse__Output, AlarmMember__Output, DefragmentResponse__Output,
 };
@@ -64,8 +65,9 @@ export class EtcdClient {
   deleteRange(req: DeleteRangeRequest): Promise<DeleteRangeResponse__Output> {
     return this.conn.unary('KV', 'DeleteRange', req);
   }
-  txn(req: TxnRequest): Promise<TxnResponse__Output> {
-    return this.conn.unary('KV', 'Txn', req);
+  /** `timeoutMs` overrides the command timeout (0: none). */
+  txn(req: TxnRequest, timeoutMs?: number): Promise<TxnResponse__Output> {
+    return this.conn.unary('KV', 'Txn', req, { timeoutMs });
   }
   compact(revision: string, physical = false, timeoutMs?: number): Promise<CompactionResponse__Output> {
     return this.conn.unary('KV', 'Compact', { revision, physical }, { timeoutMs });
@@ -85,6 +87,11 @@ export class EtcdClient {
   // Maintenance
   status(): Promise<StatusResponse__Output> {
     return this.conn.unary('Maintenance', 'Status', {});
+  }
+
+  /** The hash of the KV history up to `revision` (0: all of it). */
+  hashKV(revision = '0'): Promise<HashKVResponse__Output> {
+    return this.conn.unary('Maintenance', 'HashKV', { revision });
   }
 
   alarm(req: AlarmRequest): Promise<AlarmResponse__Output> {
@@ -156,11 +163,11 @@ export class EtcdClient {
   leaseRevoke(id: string): Promise<LeaseRevokeResponse__Output> {
     return this.conn.unary('Lease', 'LeaseRevoke', { ID: id });
   }
-  leaseTimeToLive(id: string, keys = false): Promise<LeaseTimeToLiveResponse__Output> {
-    return this.conn.unary('Lease', 'LeaseTimeToLive', { ID: id, keys });
+  leaseTimeToLive(id: string, keys = false, timeoutMs?: number): Promise<LeaseTimeToLiveResponse__Output> {
+    return this.conn.unary('Lease', 'LeaseTimeToLive', { ID: id, keys }, { timeoutMs });
   }
-  leaseLeases(): Promise<LeaseLeasesResponse__Output> {
-    return this.conn.unary('Lease', 'LeaseLeases', {});
+  leaseLeases(timeoutMs?: number): Promise<LeaseLeasesResponse__Output> {
+    return this.conn.unary('Lease', 'LeaseLeases', {}, { timeoutMs });
   }
   /** One keepalive round trip for lease `id` on a fresh stream. */
   async leaseKeepAliveOnce(id: string): Promise<LeaseKeepAliveResponse__Output> {
@@ -169,7 +176,7 @@ export class EtcdClient {
       const timer = setTimeout(() => {
         stream.cancel();
         reject(new Error('context deadline exceeded'));
-      }, this.conn.commandTimeoutMs || 5000);
+      }, this.conn.commandTimeoutMs > 0 ? this.conn.commandTimeoutMs : 5000);
       stream.once('data', (r: LeaseKeepAliveResponse__Output) => {
         clearTimeout(timer);
         stream.cancel();

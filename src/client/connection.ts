@@ -21,7 +21,7 @@ export interface ClientOptions {
   endpoints: string[];
   /** How long to wait for a connection, in ms (etcdctl: 2 s). */
   dialTimeoutMs?: number;
-  /** Deadline of each unary call, in ms (etcdctl --command-timeout: 5 s); 0 means none. */
+  /** Deadline of each unary call, in ms (etcdctl --command-timeout: 5 s); 0 means none, a negative one has passed already. */
   commandTimeoutMs?: number;
   /** Keepalive ping interval and ping timeout, in ms (etcdctl: 2 s and 6 s). */
   keepaliveTimeMs?: number;
@@ -147,9 +147,12 @@ export class Connection {
     if (!auth || this.token) return Promise.resolve();
     this.authenticating ??= (async () => {
       try {
-        const res = (await this.rawUnary('Auth', 'Authenticate', { name: auth.username, password: auth.password }, {})) as { token: string };
+        // clientv3 authenticates while it dials, under the dial timeout.
+        const res = (await this.rawUnary('Auth', 'Authenticate', { name: auth.username, password: auth.password }, {}, this.options.dialTimeoutMs ?? 2000)) as { token: string };
         this.token = res.token;
       } catch (e) {
+        // clientv3: a server without auth is asked without a token (the promise stays resolved).
+        if (e instanceof EtcdError && e.is('AuthNotEnabled')) return;
         this.authenticating = undefined;
         const err = e as Error & { code?: number };
         throw new ClientError(err.message, err.code ?? Status.UNKNOWN, true);
@@ -186,6 +189,8 @@ export class Connection {
 
   private async rawUnary(service: ServiceName, method: string, req: unknown, md: Record<string, string>, timeoutMs?: number): Promise<unknown> {
     const timeout = timeoutMs ?? this.commandTimeoutMs;
+    // A deadline that has passed: grpc-go fails such a call without sending it.
+    if (timeout < 0) throw new ClientError(DEADLINE_EXCEEDED, Status.DEADLINE_EXCEEDED);
     const t = await this.pick();
     try {
       return await t.unary(service, method, req, md, timeout > 0 ? Date.now() + timeout : undefined);

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { ConfigFileError, parseConfigFile } from './config_file.js';
 import { defaultConfig, type ServerConfig } from './config.js';
+import { goDuration, goInteger } from '../util/go-strconv.js';
 
 export class FlagError extends Error {
   constructor(message: string) {
@@ -44,29 +45,6 @@ interface FlagDef {
   /** Sets the parsed value on the config; absent for flags accepted but without effect here. */
   apply?: (cfg: ServerConfig, v: string, all: Map<string, string>) => void;
   help: string;
-}
-
-/**
- * An integer as Go's flag package reads one (strconv.ParseInt/ParseUint with base 0): decimal, 0x
- * hex, 0o or leading-0 octal, 0b binary, underscores between digits; undefined if it is none.
- */
-function goInteger(v: string): bigint | undefined {
-  const m = /^([+-]?)(.+)$/.exec(v);
-  if (!m) return undefined;
-  const body = m[2];
-  let base = 10;
-  let digits = body;
-  if (/^0[xX]/.test(body)) [base, digits] = [16, body.slice(2)];
-  else if (/^0[oO]/.test(body)) [base, digits] = [8, body.slice(2)];
-  else if (/^0[bB]/.test(body)) [base, digits] = [2, body.slice(2)];
-  else if (body.length > 1 && body[0] === '0') [base, digits] = [8, body.slice(1)];
-  // an underscore only between digits, or right after a base prefix
-  if ((base === 10 && digits.startsWith('_')) || digits.includes('__') || digits.endsWith('_')) return undefined;
-  const clean = digits.replace(/_/g, '');
-  const valid = { 16: /^[0-9a-fA-F]+$/, 10: /^[0-9]+$/, 8: /^[0-7]+$/, 2: /^[01]+$/ }[base]!;
-  if (!valid.test(clean)) return undefined;
-  const n = BigInt(({ 16: '0x', 8: '0o', 2: '0b', 10: '' } as Record<number, string>)[base] + clean);
-  return m[1] === '-' ? -n : n;
 }
 
 function parseUint(name: string, v: string): number {
@@ -115,24 +93,9 @@ function parseBool(name: string, v: string): boolean {
   throw new FlagError(`invalid boolean value "${v}" for -${name}: parse error`);
 }
 
-const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
-
 /** A duration as Go's time.ParseDuration reads one ("1m30s", ".5s", "-2h", "0"), in milliseconds. */
 export function parseGoDurationMs(v: string): number | undefined {
-  const m = /^([+-]?)(.*)$/.exec(v)!;
-  if (m[2] === '0') return 0;
-  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
-  let total = 0;
-  let at = 0;
-  while (at < m[2].length) {
-    part.lastIndex = at;
-    const p = part.exec(m[2]);
-    if (!p) return undefined;
-    total += Number(p[1]) * DURATION_UNITS_MS[p[2]];
-    at = part.lastIndex;
-  }
-  if (at === 0) return undefined;
-  return m[1] === '-' ? -total : total;
+  return goDuration(v).ms;
 }
 
 function parseDurationMs(name: string, v: string): number {

@@ -30,7 +30,5 @@ export function newAlarmCommand(): Command {
         printer.alarm(await ctx.client().alarmList());
       }),
   );
-  // Without a known subcommand, etcdctl prints the command's help (exit 0).
-  alarm.argument('[args...]').allowExcessArguments(true).action(() => alarm.outputHelp());
   return alarm;
 }

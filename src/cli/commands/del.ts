@@ -11,8 +11,11 @@ export interface DelFlags {
   fromKey?: boolean;
 }
 
+/** Declares del's usage and flags on `cmd` (shared with txn's request parser). */
 export function delFlags(cmd: Command): Command {
   return cmd
+    .usage('[options] <key> [range_end]')
+    .description('Removes the specified key or range of keys [key, range_end)')
     .option('--prefix', 'delete keys with matching prefix')
     .option('--prev-kv', 'return deleted key-value pairs')
     .option('--from-key', 'delete keys that are greater than or equal to the given key using byte compare');
@@ -44,8 +47,6 @@ export function delOp(args: string[], f: DelFlags): DeleteRangeRequest {
 
 export function newDelCommand(): Command {
   return delFlags(new Command('del'))
-    .usage('[options] <key> [range_end]')
-    .description('Removes the specified key or range of keys [key, range_end)')
     .argument('[args...]')
     .allowExcessArguments(true)
     .action(async (args: string[], flags: DelFlags, cmd: Command) => {

@@ -1,10 +1,11 @@
-// endpoint status | health [--cluster]: asks each endpoint on its own (ep_command.go).
-import { Command } from 'commander';
+// endpoint status | health | hashkv [--cluster]: asks each endpoint on its own (ep_command.go).
+import { Command, Option } from 'commander';
 import { contextOf, clientOptions, type CliContext } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { EtcdClient } from '../../client/client.js';
 import { EtcdError } from '../../api/errors.js';
-import type { EndpointHealth, EndpointStatus } from '../printers/printer.js';
+import type { EndpointHealth } from '../printers/printer.js';
+import { goFlag, int64Flag, longHelp } from '../flags.js';
 
 /** Go's time.Duration.String for a duration in nanoseconds. */
 export function goDuration(ns: bigint): string {
@@ -33,42 +34,57 @@ function clientFor(ctx: CliContext, ep: string): EtcdClient {
   return new EtcdClient({ ...clientOptions(ctx.globals), endpoints: [ep] });
 }
 
+const STATUS_LONG = `When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
+The items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.
+`;
+
+/**
+ * Asks each endpoint in turn; a failure is reported (`Failed to get the <what> of endpoint ...`) and
+ * the others are still asked. Returns what was answered, with each endpoint, and the last error.
+ */
+async function eachEndpoint<R>(ctx: CliContext, cluster: boolean, what: string, call: (c: EtcdClient) => Promise<R>): Promise<{ list: { ep: string; resp: R }[]; err: unknown }> {
+  const list: { ep: string; resp: R }[] = [];
+  let err: unknown;
+  for (const ep of await endpointsOf(ctx, cluster)) {
+    const c = clientFor(ctx, ep);
+    try {
+      list.push({ ep, resp: await call(c) });
+    } catch (e) {
+      err = e;
+      ctx.io.err(`Failed to get the ${what} of endpoint ${ep} (${(e as Error).message})\n`);
+    } finally {
+      c.close();
+    }
+  }
+  return { list, err };
+}
+
 export function newEndpointCommand(): Command {
-  const endpoint = new Command('endpoint').description('Endpoint related commands');
+  const endpoint = new Command('endpoint').usage('<subcommand>').description('Endpoint related commands');
+  // --cluster is endpoint's persistent flag: `endpoint --cluster status` and `endpoint status --cluster`.
+  endpoint.addOption(goFlag(new Option('--cluster', 'use all endpoints from the cluster member list'), { persistent: true }));
+  const cluster = (cmd: Command) => !!(cmd.parent!.opts() as { cluster?: boolean }).cluster;
   endpoint.addCommand(
-    new Command('status')
+    longHelp(new Command('status'), STATUS_LONG)
       .description('Prints out the status of endpoints specified in `--endpoints` flag')
-      .option('--cluster', 'use all endpoints from the cluster member list')
       .allowExcessArguments(true)
-      .action(async (flags: { cluster?: boolean }, cmd: Command) => {
+      .action(async (_o: unknown, cmd: Command) => {
         const ctx = contextOf(cmd);
         const printer = await ctx.printer();
-        const list: EndpointStatus[] = [];
-        let failed = false;
-        for (const ep of await endpointsOf(ctx, !!flags.cluster)) {
-          const c = clientFor(ctx, ep);
-          try {
-            list.push({ ep, resp: await c.status() });
-          } catch (e) {
-            failed = true;
-            ctx.io.err(`Failed to get the status of endpoint ${ep} (${(e as Error).message})\n`);
-          } finally {
-            c.close();
-          }
-        }
+        const { list, err } = await eachEndpoint(ctx, cluster(cmd), 'status', (c) => c.status());
         printer.endpointStatus(list);
-        if (failed) throw new CliError(ExitCode.Error, 'context deadline exceeded');
+        // etcdctl exits 1 here without an error line of its own.
+        if (err) throw new CliError(ExitCode.Error, '');
       }),
   );
   endpoint.addCommand(
     new Command('health')
       .description('Checks the healthiness of endpoints specified in `--endpoints` flag')
-      .option('--cluster', 'use all endpoints from the cluster member list')
       .allowExcessArguments(true)
-      .action(async (flags: { cluster?: boolean }, cmd: Command) => {
+      .action(async (_o: unknown, cmd: Command) => {
         const ctx = contextOf(cmd);
         const printer = await ctx.printer();
-        const eps = await endpointsOf(ctx, !!flags.cluster);
+        const eps = await endpointsOf(ctx, cluster(cmd));
         const list: EndpointHealth[] = await Promise.all(
           eps.map(async (ep) => {
             const c = clientFor(ctx, ep);
@@ -90,7 +106,18 @@ export function newEndpointCommand(): Command {
         if (list.some((h) => !h.health)) throw new CliError(ExitCode.Error, 'unhealthy cluster');
       }),
   );
-  // Without a known subcommand, etcdctl prints the command's help (exit 0).
-  endpoint.argument('[args...]').allowExcessArguments(true).action(() => endpoint.outputHelp());
+  endpoint.addCommand(
+    new Command('hashkv')
+      .description('Prints the KV history hash for each endpoint in --endpoints')
+      .addOption(goFlag(new Option('--rev <revision>', 'maximum revision to hash (default: all revisions)').default('0').argParser(int64Flag('--rev')), { persistent: true }))
+      .allowExcessArguments(true)
+      .action(async (o: { rev: string }, cmd: Command) => {
+        const ctx = contextOf(cmd);
+        const printer = await ctx.printer();
+        const { list, err } = await eachEndpoint(ctx, cluster(cmd), 'hash', (c) => c.hashKV(o.rev));
+        printer.endpointHashKV(list);
+        if (err) throw err;
+      }),
+  );
   return endpoint;
 }

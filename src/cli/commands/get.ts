@@ -23,9 +23,11 @@ export interface GetFlags {
   maxCreateRevision?: string;
 }
 
-/** Declares get's flags on `cmd` (shared with txn's request parser). */
+/** Declares get's usage and flags on `cmd` (shared with txn's request parser). */
 export function getFlags(cmd: Command): Command {
   return cmd
+    .usage('[options] <key> [range_end]')
+    .description('Gets the key or a range of keys')
     .option('--consistency <l|s>', 'Linearizable(l) or Serializable(s)', 'l')
     .option('--order <order>', 'Order of results; ASCEND or DESCEND (ASCEND by default)', '')
     .option('--sort-by <target>', 'Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION', '')
@@ -34,12 +36,12 @@ export function getFlags(cmd: Command): Command {
     .option('--from-key', 'Get keys that are greater than or equal to the given key using byte compare')
     .addOption(new Option('--rev <revision>', 'Specify the kv revision').default('0').argParser(int64Flag('--rev')))
     .option('--keys-only', 'Get only the keys')
-    .option('--count-only', 'Get only the count (not in etcdctl 3.4)')
+    .addOption(new Option('--count-only', 'Get only the count (not in etcdctl 3.4)').hideHelp())
     .option('--print-value-only', 'Only write values when using the "simple" output format')
-    .addOption(new Option('--min-mod-revision <rev>', 'Filter out keys modified before this revision').argParser(int64Flag('--min-mod-revision')))
-    .addOption(new Option('--max-mod-revision <rev>', 'Filter out keys modified after this revision').argParser(int64Flag('--max-mod-revision')))
-    .addOption(new Option('--min-create-revision <rev>', 'Filter out keys created before this revision').argParser(int64Flag('--min-create-revision')))
-    .addOption(new Option('--max-create-revision <rev>', 'Filter out keys created after this revision').argParser(int64Flag('--max-create-revision')));
+    .addOption(new Option('--min-mod-revision <rev>', 'Filter out keys modified before this revision').argParser(int64Flag('--min-mod-revision')).hideHelp())
+    .addOption(new Option('--max-mod-revision <rev>', 'Filter out keys modified after this revision').argParser(int64Flag('--max-mod-revision')).hideHelp())
+    .addOption(new Option('--min-create-revision <rev>', 'Filter out keys created before this revision').argParser(int64Flag('--min-create-revision')).hideHelp())
+    .addOption(new Option('--max-create-revision <rev>', 'Filter out keys created after this revision').argParser(int64Flag('--max-create-revision')).hideHelp());
 }
 
 const SORT_TARGETS: Record<string, RangeRequest['sort_target']> = {
@@ -93,8 +95,6 @@ export function getOp(args: string[], f: GetFlags): RangeRequest {
 
 export function newGetCommand(): Command {
   return getFlags(new Command('get'))
-    .usage('[options] <key> [range_end]')
-    .description('Gets the key or a range of keys')
     .allowExcessArguments(true)
     .argument('[args...]')
     .action(async (args: string[], flags: GetFlags, cmd: Command) => {

@@ -22,7 +22,8 @@ export function leaseFromArg(arg: string): string {
  */
 async function printerOf(ctx: CliContext): Promise<() => LeasePrinter> {
   await ctx.printer();
-  return () => createLeasePrinter(ctx.globals.writeOut, ctx.io.out);
+  const codec = ctx.globals.writeOut === 'protobuf' ? await ctx.codec() : undefined;
+  return () => createLeasePrinter(ctx.globals.writeOut, ctx.io.out, codec);
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -80,7 +81,8 @@ function timeToLive(): Command {
       const id = leaseFromArg(argsOf(cmd, 1, 'lease timetolive command needs lease ID as argument')[0]!);
       const ctx = contextOf(cmd);
       const p = await printerOf(ctx);
-      const r = await ctx.client().leaseTimeToLive(id, !!o.keys).catch(failWith(ExitCode.BadConnection));
+      // etcdctl asks under context.TODO(): no --command-timeout (here and for list).
+      const r = await ctx.client().leaseTimeToLive(id, !!o.keys, 0).catch(failWith(ExitCode.BadConnection));
       p().timeToLive(r, !!o.keys);
     });
 }
@@ -92,7 +94,7 @@ function list(): Command {
     .action(async (_o: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
       const p = await printerOf(ctx);
-      const r = await ctx.client().leaseLeases().catch(failWith(ExitCode.BadConnection));
+      const r = await ctx.client().leaseLeases(0).catch(failWith(ExitCode.BadConnection));
       p().leases(r);
     });
 }
@@ -161,7 +163,7 @@ function keepAlive(): Command {
 }
 
 export function newLeaseCommand(): Command {
-  const lease = new Command('lease').description('Lease related commands');
+  const lease = new Command('lease').usage('<subcommand>').description('Lease related commands');
   for (const make of [grant, revoke, timeToLive, list, keepAlive]) lease.addCommand(make());
   return lease;
 }

@@ -2,10 +2,11 @@
 // lease of --ttl seconds; prints the lock key and holds it until SIGINT/SIGTERM, or runs the command
 // with ETCD_LOCK_KEY and ETCD_LOCK_REV while holding it, then releases it.
 import { createRequire } from 'node:module';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { Mutex, Session } from '../../client/concurrency.js';
 import { contextOf } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
+import { int64Flag } from '../flags.js';
 
 /** An AbortSignal fired by SIGINT or SIGTERM; `release` removes the handlers. */
 export function interruptSignal(): { signal: AbortSignal; release: () => void } {
@@ -42,13 +43,12 @@ export function newLockCommand(): Command {
   return new Command('lock')
     .usage('<lockname> [exec-command arg1 arg2 ...]')
     .description('Acquires a named lock')
-    .option('--ttl <seconds>', 'timeout for session', '10')
+    .addOption(new Option('--ttl <seconds>', 'timeout for session').default('10').argParser(int64Flag('--ttl', 'int')))
     .argument('[args...]')
     .allowExcessArguments(true)
     .action(async (args: string[], o: { ttl: string }, cmd: Command) => {
       if (args.length === 0) throw new CliError(ExitCode.BadArgs, 'lock takes a lock name argument and an optional command to execute');
-      const ttl = Number.parseInt(o.ttl, 10);
-      if (!Number.isFinite(ttl)) throw new CliError(ExitCode.BadArgs, `invalid argument "${o.ttl}" for "--ttl" flag: strconv.ParseInt: parsing "${o.ttl}": invalid syntax`);
+      const ttl = Number(o.ttl);
       const ctx = contextOf(cmd);
       const printer = await ctx.printer();
       const client = ctx.client();

@@ -1,11 +1,16 @@
 // member list: the cluster's members (member_command.go); add/remove/update are not here yet.
 import { Command } from 'commander';
 import { contextOf } from '../context.js';
+import { longHelp } from '../flags.js';
+
+const MEMBER_LIST_LONG = `When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.
+The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.
+`;
 
 export function newMemberCommand(): Command {
-  const member = new Command('member').description('Membership related commands');
+  const member = new Command('member').usage('<subcommand>').description('Membership related commands');
   member.addCommand(
-    new Command('list')
+    longHelp(new Command('list'), MEMBER_LIST_LONG)
       .description('Lists all members in the cluster')
       .allowExcessArguments(true)
       .action(async (_o: unknown, cmd: Command) => {
@@ -14,7 +19,5 @@ export function newMemberCommand(): Command {
         printer.memberList(await ctx.client().memberList());
       }),
   );
-  // Without a known subcommand, etcdctl prints the command's help (exit 0).
-  member.argument('[args...]').allowExcessArguments(true).action(() => member.outputHelp());
   return member;
 }

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { contextOf, getIo } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
-import { parseInt64 } from '../flags.js';
+import { longHelp, parseInt64 } from '../flags.js';
 import type { PutRequest } from '../../api/gen/etcdserverpb/PutRequest.js';
 
 export interface PutFlags {
@@ -12,8 +12,11 @@ export interface PutFlags {
   ignoreLease?: boolean;
 }
 
+/** Declares put's usage and flags on `cmd` (shared with txn's request parser). */
 export function putFlags(cmd: Command): Command {
   return cmd
+    .usage('[options] <key> <value> (<value> can also be given from stdin)')
+    .description('Puts the given key into the store')
     .option('--lease <id>', 'lease ID (in hexadecimal) to attach to the key', '0')
     .option('--prev-kv', 'return the previous key-value pair before modification')
     .option('--ignore-value', 'updates the key using its current value')
@@ -50,10 +53,28 @@ export async function putOp(args: string[], f: PutFlags, stdinValue: () => Promi
   return req;
 }
 
+const PUT_LONG = `
+Puts the given key into the store.
+
+When <value> begins with '-', <value> is interpreted as a flag.
+Insert '--' for workaround:
+
+$ put <key> -- <value>
+$ put -- <key> <value>
+
+If <value> isn't given as a command line argument and '--ignore-value' is not specified,
+this command tries to read the value from standard input.
+
+If <lease> isn't given as a command line argument and '--ignore-lease' is not specified,
+this command tries to read the value from standard input.
+
+For example,
+$ cat file | put <key>
+will store the content of the file to <key>.
+`;
+
 export function newPutCommand(): Command {
-  return putFlags(new Command('put'))
-    .usage('[options] <key> <value> (<value> can also be given from stdin)')
-    .description('Puts the given key into the store')
+  return longHelp(putFlags(new Command('put')), PUT_LONG)
     .argument('[args...]')
     .allowExcessArguments(true)
     .action(async (args: string[], flags: PutFlags, cmd: Command) => {

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { contextOf, type CliContext } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
+import { longHelp } from '../flags.js';
 import { goPathError } from '../../bbolt/reader.js';
 
 /** SHA-256 digest length: what etcd appends to the database file. */
@@ -98,15 +99,19 @@ async function save(ctx: CliContext, dbPath: string, timeoutMs: number): Promise
 interface RestoreFlags {
   dataDir: string;
   walDir: string;
-  initialCluster?: string;
+  initialCluster: string;
   initialClusterToken: string;
   initialAdvertisePeerUrls: string;
   name: string;
   skipHashCheck?: boolean;
 }
 
+const SNAPSHOT_STATUS_LONG = `When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
+The items in the lists are hash, revision, total keys, total size.
+`;
+
 export function newSnapshotCommand(): Command {
-  const snapshot = new Command('snapshot').description('Manages etcd node snapshots');
+  const snapshot = new Command('snapshot').usage('<subcommand>').description('Manages etcd node snapshots');
   snapshot.addCommand(
     new Command('save')
       .usage('<filename>')
@@ -135,7 +140,7 @@ export function newSnapshotCommand(): Command {
       .description('Restores an etcd member snapshot to an etcd directory')
       .option('--data-dir <dir>', 'Path to the data directory', '')
       .option('--wal-dir <dir>', 'Path to the WAL directory (use --data-dir if none given)', '')
-      .option('--initial-cluster <cluster>', 'Initial cluster configuration for restore bootstrap')
+      .option('--initial-cluster <cluster>', 'Initial cluster configuration for restore bootstrap', 'default=http://localhost:2380')
       .option('--initial-cluster-token <token>', 'Initial cluster token for the etcd cluster during restore bootstrap', 'etcd-cluster')
       .option('--initial-advertise-peer-urls <urls>', "List of this member's peer URLs to advertise to the rest of the cluster", 'http://localhost:2380')
       .option('--name <name>', 'Human-readable name for this member', 'default')
@@ -155,7 +160,7 @@ export function newSnapshotCommand(): Command {
             walDir: o.walDir || path.join(dataDir, 'member', 'wal'),
             peerURLs: o.initialAdvertisePeerUrls.split(','),
             // etcdctl's default is computed from the default name, whatever --name says
-            initialCluster: o.initialCluster ?? 'default=http://localhost:2380',
+            initialCluster: o.initialCluster,
             initialClusterToken: o.initialClusterToken,
             skipHashCheck: !!o.skipHashCheck,
           },
@@ -164,7 +169,7 @@ export function newSnapshotCommand(): Command {
       }),
   );
   snapshot.addCommand(
-    new Command('status')
+    longHelp(new Command('status'), SNAPSHOT_STATUS_LONG)
       .usage('<filename>')
       .description('Gets backend snapshot status of a given file')
       .argument('[args...]')
@@ -177,7 +182,5 @@ export function newSnapshotCommand(): Command {
         printer.dbStatus(snapshotStatus(args[0]!));
       }),
   );
-  // Without a known subcommand, etcdctl prints the command's help (exit 0).
-  snapshot.argument('[args...]').allowExcessArguments(true).action(() => snapshot.outputHelp());
   return snapshot;
 }

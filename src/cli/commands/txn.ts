@@ -8,6 +8,8 @@ import { contextOf, getIo } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { goQuote, goUnquote } from '../printers/go-format.js';
 import { parseInt64 } from '../flags.js';
+import { FlagParseError, resolve } from '../cobra.js';
+import { cobraUsage } from '../usage.js';
 import { getFlags, getOp, type GetFlags } from './get.js';
 import { putFlags, putOp, type PutFlags } from './put.js';
 import { delFlags, delOp, type DelFlags } from './del.js';
@@ -69,29 +71,65 @@ export function argify(s: string): string[] {
   return out;
 }
 
-const RESULTS: Record<string, Compare['result']> = { '=': 'EQUAL', '==': 'EQUAL', '!=': 'NOT_EQUAL', '>': 'GREATER', '<': 'LESS' };
-const QUOTED = String.raw`("(?:[^"\\]|\\.)*"|\x60[^\x60]*\x60)`;
-const CMP_RE = new RegExp(String.raw`^\s*${QUOTED}\)\s+(\S+)\s+${QUOTED}`);
+const RESULTS: Record<string, Compare['result']> = { '=': 'EQUAL', '!=': 'NOT_EQUAL', '>': 'GREATER', '<': 'LESS' };
 
-function unq(s: string): Buffer | undefined {
-  if (s.startsWith('`')) return Buffer.from(s.slice(1, -1));
-  return goUnquote(s);
+/** A Go panic in etcdctl: the message, then the goroutine dump (left out here), exit 2. */
+function goPanic(msg: string): never {
+  throw new CliError(2 as ExitCode, '', `panic: ${msg}\n\ngoroutine 1 [running]:\n`);
 }
 
-/** Parses one comparison line, e.g. `mod("key") > "5"` or `val("k") = "v"`. */
+/**
+ * fmt.Sscanf(s, "%q) %s %q", &key, &op, &val) as etcdctl reads a comparison: what it scanned
+ * before the first failure, and how many of the three it got.
+ */
+function scanCompare(s: string): { n: number; key: Buffer; op: string; val: Buffer } {
+  const out = { n: 0, key: Buffer.alloc(0), op: '', val: Buffer.alloc(0) };
+  let i = 0;
+  const skipSpace = () => {
+    while (i < s.length && /\s/u.test(s[i]!)) i++;
+  };
+  const quoted = (): Buffer | undefined => {
+    skipSpace();
+    if (s[i] === '`') {
+      const j = s.indexOf('`', i + 1);
+      if (j < 0) return undefined;
+      const raw = Buffer.from(s.slice(i + 1, j));
+      i = j + 1;
+      return raw;
+    }
+    if (s[i] !== '"') return undefined;
+    let j = i + 1;
+    while (j < s.length && s[j] !== '"') j += s[j] === '\\' ? 2 : 1;
+    if (j >= s.length) return undefined;
+    const v = goUnquote(s.slice(i, j + 1));
+    i = j + 1;
+    return v;
+  };
+  const key = quoted();
+  if (!key) return out;
+  Object.assign(out, { n: 1, key });
+  // `) ` in the format: the parenthesis, then at least one space.
+  if (s[i] !== ')' || !/\s/u.test(s[i + 1] ?? '')) return out;
+  i++;
+  skipSpace();
+  const op = /^\S+/u.exec(s.slice(i))?.[0];
+  if (!op) return out;
+  i += op.length;
+  Object.assign(out, { n: 2, op });
+  const val = quoted();
+  if (!val) return out;
+  return Object.assign(out, { n: 3, val });
+}
+
+/** Parses one comparison line, e.g. `mod("key") > "5"` or `val("k") = "v"`, as etcdctl's parseCompare. */
 export function parseCompare(line: string): Compare {
   const paren = line.indexOf('(');
   if (paren < 0) throw new CliError(ExitCode.InvalidInput, `malformed comparison: ${line}`);
   const target = line.slice(0, paren);
-  const m = CMP_RE.exec(line.slice(paren + 1));
-  const key = m ? unq(m[1]!) : undefined;
-  const val = m ? unq(m[3]!) : undefined;
-  if (!m || !key || !val) {
-    throw new CliError(ExitCode.InvalidInput, `malformed comparison: ${line}; got ${target}(${goQuote(key ?? '')}) ${m?.[2] ?? ''} ${goQuote(val ?? '')}`);
-  }
-  const result = RESULTS[m[2]!];
-  if (!result) throw new CliError(ExitCode.InvalidInput, `malformed comparison: ${line} (unknown op ${m[2]})`);
-  const cmp: Compare = { key, result };
+  const { n, key, op, val } = scanCompare(line.slice(paren + 1));
+  if (n !== 3) throw new CliError(ExitCode.InvalidInput, `malformed comparison: ${line}; got ${target}(${goQuote(key)}) ${op} ${goQuote(val)}`);
+  // clientv3.Compare panics on an operator it does not know.
+  const result = (): Compare['result'] => RESULTS[op] ?? goPanic('Unknown result op');
   const int = (): string => {
     const r = parseInt64(val.toString());
     if (r.error) throw new CliError(ExitCode.InvalidInput, `invalid txn compare request: ${line}`);
@@ -99,22 +137,27 @@ export function parseCompare(line: string): Compare {
   };
   switch (target) {
     case 'ver':
-    case 'version':
-      return { ...cmp, target: 'VERSION', version: int() };
+    case 'version': {
+      const version = int();
+      return { key, result: result(), target: 'VERSION', version };
+    }
     case 'c':
-    case 'create':
-      return { ...cmp, target: 'CREATE', create_revision: int() };
+    case 'create': {
+      const create_revision = int();
+      return { key, result: result(), target: 'CREATE', create_revision };
+    }
     case 'm':
-    case 'mod':
-      return { ...cmp, target: 'MOD', mod_revision: int() };
+    case 'mod': {
+      const mod_revision = int();
+      return { key, result: result(), target: 'MOD', mod_revision };
+    }
     case 'val':
     case 'value':
-      return { ...cmp, target: 'VALUE', value: val };
-    case 'lease': {
-      const r = parseInt64(val.toString(), 16);
-      if (r.error) throw new CliError(ExitCode.InvalidInput, `invalid txn compare request: ${line}`);
-      return { ...cmp, target: 'LEASE', lease: r.value! };
-    }
+      return { key, result: result(), target: 'VALUE', value: val };
+    case 'lease':
+      // etcdctl hands clientv3.Compare the value as a string, which a lease compare cannot take.
+      result();
+      return goPanic('bad value');
     default:
       throw new CliError(ExitCode.InvalidInput, `malformed comparison: ${line} (unknown target ${target})`);
   }
@@ -137,8 +180,19 @@ export async function parseRequestOp(line: string): Promise<RequestOp> {
     op = { request_delete_range: delOp(a, f) };
   }));
   for (const c of root.commands) c.configureOutput({ writeOut: () => {}, writeErr: () => {}, outputError: () => {} });
+  // cobra and pflag read the line; a bad flag shows cobra's default usage on stderr. (--help and a
+  // line without a request make etcdctl wait forever: here they are invalid.)
+  let r: ReturnType<typeof resolve>;
   try {
-    await root.parseAsync(args, { from: 'user' });
+    r = resolve(root, args);
+  } catch (e) {
+    if (!(e instanceof FlagParseError)) throw e;
+    getIo().err(cobraUsage(e.cmd!) + '\n');
+    throw invalid();
+  }
+  if (!('argv' in r) || r.help) throw invalid();
+  try {
+    await root.parseAsync(r.argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CliError) throw e;
     throw invalid();
@@ -177,6 +231,7 @@ export function newTxnCommand(): Command {
       prompt('failure requests (get, put, del):');
       const failure = await readSection(reader, parseRequestOp);
       (io.stdin as NodeJS.ReadStream).pause?.();
-      printer.txn(await ctx.client().txn({ compare, success, failure }));
+      // etcdctl commits a txn under context.Background(): no --command-timeout.
+      printer.txn(await ctx.client().txn({ compare, success, failure }, 0));
     });
 }

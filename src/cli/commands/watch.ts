@@ -29,7 +29,7 @@ function watchFlags(cmd: Command): Command {
     .option('--prefix', 'Watch on a prefix if prefix is set')
     .addOption(new Option('--rev <revision>', 'Revision to start watching').default('0').argParser(int64Flag('--rev')))
     .option('--prev-kv', 'get the previous key-value pair before the event happens')
-    .option('--progress-notify', 'get periodic watch progress notification from server (not in etcdctl 3.4)');
+    .addOption(new Option('--progress-notify', 'get periodic watch progress notification from server (not in etcdctl 3.4)').hideHelp());
 }
 
 /** The error text clientv3's WatchResponse.Err() gives for a canceled response. */

@@ -1,7 +1,7 @@
 // -w fields: etcdctl's `"Name" : value` lines (Go %q for strings and bytes, decimal numbers).
 import type { KeyValue__Output } from '../../api/gen/mvccpb/KeyValue.js';
 import type { ResponseHeader__Output } from '../../api/gen/etcdserverpb/ResponseHeader.js';
-import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, SnapshotStatus } from './printer.js';
+import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, EndpointHashKV, SnapshotStatus } from './printer.js';
 import { nilHeaderPanic } from './printer.js';
 import { goQuote } from './go-format.js';
 import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, AlarmResponse__Output } from '../../client/client.js';
@@ -110,6 +110,15 @@ export class FieldsPrinter implements Printer {
     this.f('Revision', s.revision);
     this.f('Keys', String(s.totalKey));
     this.f('Size', String(s.totalSize));
+  }
+
+  endpointHashKV(list: EndpointHashKV[]): void {
+    for (const { ep, resp } of list) {
+      this.hdr(resp.header);
+      this.f('Endpoint', goQuote(ep));
+      this.f('Hash', String(resp.hash));
+      this.o.out('\n');
+    }
   }
 
   endpointHealth(list: EndpointHealth[]): void {

@@ -4,7 +4,7 @@
 // fields, txn responses Go's oneof wrappers ("Response":{"ResponsePut":...}).
 import type { KeyValue__Output } from '../../api/gen/mvccpb/KeyValue.js';
 import type { ResponseHeader__Output } from '../../api/gen/etcdserverpb/ResponseHeader.js';
-import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, SnapshotStatus } from './printer.js';
+import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, EndpointHashKV, SnapshotStatus } from './printer.js';
 import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, AlarmResponse__Output } from '../../client/client.js';
 import type { WatchResponse } from '../../client/watch.js';
 
@@ -163,6 +163,13 @@ export class JsonPrinter implements Printer {
         .bool('isLearner', resp.isLearner)
         .toString();
       return new Obj().str('Endpoint', ep, false).raw('Status', status).toString();
+    });
+    this.line(`[${items.join(',')}]`);
+  }
+  endpointHashKV(list: EndpointHashKV[]): void {
+    const items = list.map(({ ep, resp }) => {
+      const hash = new Obj().raw('header', header(resp.header)).int('hash', String(resp.hash)).int('compact_revision', resp.compact_revision).toString();
+      return new Obj().str('Endpoint', ep, false).raw('HashKV', hash).toString();
     });
     this.line(`[${items.join(',')}]`);
   }

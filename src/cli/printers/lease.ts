@@ -1,6 +1,7 @@
 // The lease commands' output, in etcdctl 3.4's simple, fields and json forms (printer_simple.go,
 // printer_fields.go, and encoding/json of clientv3's lease structs, which embed the header, so its
-// fields sit at the top level). Table is not supported for leases, as in etcdctl.
+// fields sit at the top level). Table is not supported for leases, as in etcdctl. With -w protobuf,
+// etcdctl marshals what the embedded *pb.ResponseHeader lends the structs: the header alone.
 import type {
   LeaseGrantResponse__Output,
   LeaseKeepAliveResponse__Output,
@@ -12,6 +13,8 @@ import type { ResponseHeader__Output } from '../../api/gen/etcdserverpb/Response
 import { goQuote, hexId16 } from './go-format.js';
 import { header } from './json.js';
 import { unsupported, type Sink } from './printer.js';
+import { CliError, ExitCode } from '../errors.js';
+import type { Codec } from '../../client/codec.js';
 
 export interface LeasePrinter {
   grant(r: LeaseGrantResponse__Output): void;
@@ -29,7 +32,13 @@ function flatHeader(h: ResponseHeader__Output | null): string[] {
 
 const obj = (parts: string[]): string => `{${parts.join(',')}}\n`;
 
-export function createLeasePrinter(format: string, out: Sink): LeasePrinter {
+/** Go's %v of a *pb.ResponseHeader: its compact text form (zero fields left out, a space after each). */
+function headerText(h: ResponseHeader__Output | null): string {
+  if (!h) return '<nil>';
+  return (['cluster_id', 'member_id', 'revision', 'raft_term'] as const).map((f) => (h[f] === '0' ? '' : `${f}:${h[f]} `)).join('');
+}
+
+export function createLeasePrinter(format: string, out: Sink, codec?: Codec): LeasePrinter {
   const line = (s: string): void => out(s + '\n');
   switch (format) {
     case 'simple':
@@ -97,6 +106,19 @@ export function createLeasePrinter(format: string, out: Sink): LeasePrinter {
           ),
         leases: (r) => out(obj([...flatHeader(r.header), `"leases":[${r.leases.map((l) => `{"id":${l.ID}}`).join(',')}]`])),
       };
+    case 'protobuf': {
+      const hdr = (h: ResponseHeader__Output | null) => out(codec!.encode('etcdserverpb.ResponseHeader', { ...h }));
+      return {
+        grant: (r) => hdr(r.header),
+        // LeaseRevokeResponse is a type of its own, without the header's methods.
+        revoke(_id, r) {
+          throw new CliError(ExitCode.BadFeature, `marshal unsupported for type clientv3.LeaseRevokeResponse ({${headerText(r.header)}})`);
+        },
+        keepAlive: (r) => hdr(r.header),
+        timeToLive: (r) => hdr(r.header),
+        leases: (r) => hdr(r.header),
+      };
+    }
     default:
       // table: etcdctl's "table not supported as output format" (exit 4)
       return unsupported(format);

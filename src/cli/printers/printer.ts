@@ -1,6 +1,6 @@
 // One Printer interface with a method per response type; the implementation is picked once from -w.
 // Printers own all of the CLI's output. simple, fields and json reproduce etcdctl 3.4 byte for byte.
-import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, StatusResponse__Output, AlarmResponse__Output } from '../../client/client.js';
+import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, StatusResponse__Output, HashKVResponse__Output, AlarmResponse__Output } from '../../client/client.js';
 import type { WatchResponse } from '../../client/watch.js';
 import { CliError, ExitCode } from '../errors.js';
 import type { Codec } from '../../client/codec.js';
@@ -8,6 +8,11 @@ import type { Codec } from '../../client/codec.js';
 export interface EndpointStatus {
   ep: string;
   resp: StatusResponse__Output;
+}
+
+export interface EndpointHashKV {
+  ep: string;
+  resp: HashKVResponse__Output;
 }
 
 export interface EndpointHealth {
@@ -38,6 +43,7 @@ export interface Printer {
   memberList(r: MemberListResponse__Output): void;
   endpointStatus(list: EndpointStatus[]): void;
   endpointHealth(list: EndpointHealth[]): void;
+  endpointHashKV(list: EndpointHashKV[]): void;
   alarm(r: AlarmResponse__Output): void;
   dbStatus(s: SnapshotStatus): void;
 }

@@ -44,4 +44,7 @@ export class ProtobufPrinter implements Printer {
   endpointHealth(): void {
     unsupported('protobuf');
   }
+  endpointHashKV(): void {
+    unsupported('protobuf');
+  }
 }

@@ -1,6 +1,6 @@
 // -w simple: etcdctl's default, line-oriented output (raw bytes for keys and values).
 import type { KeyValue__Output } from '../../api/gen/mvccpb/KeyValue.js';
-import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, SnapshotStatus } from './printer.js';
+import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, EndpointHashKV, SnapshotStatus } from './printer.js';
 import { dbStatusRow, memberRows } from './printer.js';
 import { hexEscape, hexId, humanizeBytes } from './go-format.js';
 import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, AlarmResponse__Output } from '../../client/client.js';
@@ -80,6 +80,10 @@ export class SimplePrinter implements Printer {
 
   dbStatus(s: SnapshotStatus): void {
     this.line(dbStatusRow(s, humanizeBytes).join(', '));
+  }
+
+  endpointHashKV(list: EndpointHashKV[]): void {
+    for (const { ep, resp } of list) this.line(`${ep}, ${resp.hash}`);
   }
 
   endpointHealth(list: EndpointHealth[]): void {

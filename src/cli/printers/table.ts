@@ -2,7 +2,7 @@
 // right-aligned cells, +---+ borders, no lines between rows). etcdctl has tables for member list
 // and endpoint status/health; ours also has one for get. Headers are bold on a TTY (chalk).
 import Table from 'cli-table3';
-import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, SnapshotStatus } from './printer.js';
+import type { Printer, PrinterOptions, EndpointStatus, EndpointHealth, EndpointHashKV, SnapshotStatus } from './printer.js';
 import { dbStatusRow, memberRows, unsupported } from './printer.js';
 import { hexId, humanizeBytes } from './go-format.js';
 import type { RangeResponse__Output, MemberListResponse__Output } from '../../client/client.js';
@@ -79,6 +79,9 @@ export class TablePrinter implements Printer {
   }
   dbStatus(s: SnapshotStatus): void {
     this.table(['hash', 'revision', 'total keys', 'total size'], [dbStatusRow(s, humanizeBytes)]);
+  }
+  endpointHashKV(list: EndpointHashKV[]): void {
+    this.table(['endpoint', 'hash'], list.map(({ ep, resp }) => [ep, String(resp.hash)]));
   }
   endpointHealth(list: EndpointHealth[]): void {
     this.table(['endpoint', 'health', 'took', 'error'], list.map((h) => [h.ep, String(h.health), h.took, h.error]));
