@@ -168,9 +168,13 @@ export function pflagParse(defs: FlagDef[], argv: string[]): ParsedFlags {
   return { values, args };
 }
 
-/** The words of argv that name commands, as cobra's stripFlags guesses them. */
+/**
+ * The words of argv that name commands, as cobra's stripFlags guesses them. cobra adds the help
+ * flag only once it has found the command, so here --help and -h take the next word as their value
+ * (`etcdctl --help get` shows the top usage).
+ */
 function stripFlags(args: string[], cmd: Command): string[] {
-  const defs = allFlags(cmd);
+  const defs = allFlags(cmd).filter((d) => d.owner !== undefined);
   const boolLong = (n: string) => defs.some((d) => d.name === n && d.type === 'bool');
   const boolShort = (c: string) => defs.some((d) => d.short === c && d.type === 'bool');
   const words: string[] = [];

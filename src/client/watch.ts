@@ -19,7 +19,10 @@ export interface WatchOptions {
   filters?: ('NOPUT' | 'NODELETE')[];
 }
 
-export type WatchResponse = WatchResponse__Output;
+export type WatchResponse = WatchResponse__Output & {
+  /** A watch the server refused at creation: clientv3 then delivers no header and nil events. */
+  refused?: boolean;
+};
 
 /** True for a progress notification: no events, not created, not canceled, a header revision. */
 export function isProgressNotify(r: WatchResponse): boolean {
@@ -106,9 +109,12 @@ export class Watch {
     });
   }
 
-  private receive(r: WatchResponse__Output): void {
+  private receive(r: WatchResponse): void {
     if (this.stopped) return;
-    if (r.created && !r.canceled) {
+    if (r.created && r.canceled && r.cancel_reason !== '') {
+      // clientv3 (addSubstream) closes such a watch with a response of its own: Canceled and the reason.
+      r = { ...r, header: null, events: [], compact_revision: '0', created: false, refused: true };
+    } else if (r.created && !r.canceled) {
       // From here on, a reconnect resumes after the revision the watch was created at.
       if (this.nextRev === undefined && r.header) this.nextRev = BigInt(r.header.revision) + 1n;
       return;

@@ -16,6 +16,7 @@ export function newCompactionCommand(): Command {
       const rev = parseInt64(args[0]!);
       if (rev.error) throw new CliError(ExitCode.Error, rev.error);
       const ctx = contextOf(cmd);
+      await ctx.printer(); // etcdctl's client setup refuses an unknown -w, though nothing is printed with it
       await ctx.client().compact(rev.value!, !!flags.physical);
       ctx.io.out(`compacted revision ${rev.value}\n`);
     });

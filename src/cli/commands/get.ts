@@ -100,13 +100,10 @@ export function newGetCommand(): Command {
     .action(async (args: string[], flags: GetFlags, cmd: Command) => {
       const ctx = contextOf(cmd);
       const req = getOp(args, flags);
-      if (flags.printValueOnly && ctx.globals.writeOut !== 'simple') {
-        // etcdctl checks this after the request; the outcome for a user is the same.
-        await ctx.printer();
-        throw new CliError(ExitCode.BadArgs, 'print-value-only is only for `--write-out=simple`');
-      }
       const printer = await ctx.printer({ valueOnly: flags.printValueOnly });
       const resp = await ctx.client().range(req);
+      // etcdctl checks this after the request (whose error comes first).
+      if (flags.printValueOnly && ctx.globals.writeOut !== 'simple') throw new CliError(ExitCode.BadArgs, 'print-value-only is only for `--write-out=simple`');
       // --count-only (etcdctl 3.5+): the simple form is just the number.
       if (flags.countOnly && ctx.globals.writeOut === 'simple') ctx.io.out(`${resp.count}\n`);
       else printer.get(resp);

@@ -78,9 +78,11 @@ function timeToLive(): Command {
     .option('--keys', 'Get keys attached to this lease')
     .allowExcessArguments(true)
     .action(async (o: { keys?: boolean }, cmd: Command) => {
-      const id = leaseFromArg(argsOf(cmd, 1, 'lease timetolive command needs lease ID as argument')[0]!);
+      const [arg] = argsOf(cmd, 1, 'lease timetolive command needs lease ID as argument');
+      // etcdctl builds its client (and printer) before it reads the lease ID here.
       const ctx = contextOf(cmd);
       const p = await printerOf(ctx);
+      const id = leaseFromArg(arg!);
       // etcdctl asks under context.TODO(): no --command-timeout (here and for list).
       const r = await ctx.client().leaseTimeToLive(id, !!o.keys, 0).catch(failWith(ExitCode.BadConnection));
       p().timeToLive(r, !!o.keys);

@@ -57,6 +57,7 @@ function splitArgs(raw: string[], operands: string[], envKey: string, envRange: 
 
 class WatchRunner {
   private queue: Promise<void> = Promise.resolve();
+  private fatal: unknown;
   constructor(
     private readonly ctx: CliContext,
     private readonly printer: Printer,
@@ -85,14 +86,21 @@ class WatchRunner {
           if (isProgressNotify(r)) io.out(`progress notify: ${r.header!.revision}\n`);
           this.printer.watch(r);
           if (execArgs.length > 0) for (const ev of r.events) await runExec(execArgs, r, ev);
-        }).catch(onFatal);
+        }).catch((e: unknown) => {
+          this.fatal ??= e;
+          onFatal(e);
+        });
       },
     );
   }
 
-  /** Resolves after every response received so far has been printed (and its commands run). */
-  drain(): Promise<void> {
-    return this.queue;
+  /**
+   * Resolves after every response received so far has been printed (and its commands run); rejects
+   * if printing one failed (the last response of a canceled watch with -w table, say).
+   */
+  async drain(): Promise<void> {
+    await this.queue;
+    if (this.fatal !== undefined) throw this.fatal;
   }
 }
 

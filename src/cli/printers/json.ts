@@ -97,7 +97,7 @@ export function watchJson(r: WatchResponse): string {
   );
   return new Obj()
     .raw('Header', header(r.header) ?? '{}')
-    .raw('Events', `[${events.join(',')}]`)
+    .raw('Events', r.refused ? 'null' : `[${events.join(',')}]`)
     .int('CompactRevision', r.compact_revision, false)
     .bool('Canceled', r.canceled, false)
     .bool('Created', r.created, false)

@@ -27,7 +27,7 @@ export class ProtobufPrinter implements Printer {
     this.pb('TxnResponse', r);
   }
   watch(r: WatchResponse): void {
-    this.pb('WatchResponse', { header: r.header, events: r.events, compact_revision: r.compact_revision, canceled: r.canceled, created: r.created });
+    this.pb('WatchResponse', { header: r.header ?? {}, events: r.events, compact_revision: r.compact_revision, canceled: r.canceled, created: r.created });
   }
   memberList(r: MemberListResponse__Output): void {
     this.pb('MemberListResponse', r);
