@@ -167,6 +167,10 @@ export function kvClient(endpoint) {
   return new (services().KV)(endpoint, grpc.credentials.createInsecure());
 }
 
+export function leaseClient(endpoint) {
+  return new (services().Lease)(endpoint, grpc.credentials.createInsecure());
+}
+
 export function watchClient(endpoint) {
   return new (services().Watch)(endpoint, grpc.credentials.createInsecure());
 }
@@ -194,10 +198,14 @@ export function normalizeReply(x) {
   return x;
 }
 
+/** The command and argv that run a CLI: real etcdctl, or ours ('ours' or anything else). */
+function ctlCommand(which, args) {
+  return which === 'etcdctl' ? [ETCDCTL_BIN, args] : [process.execPath, [path.join(ROOT, 'bin', 'etcdctl.js'), ...args]];
+}
+
 /** Runs a CLI (real etcdctl or ours) and returns { code, stdout, stderr }. */
 export function runCtl(which, args, { input, env = {} } = {}) {
-  const cmd = which === 'etcdctl' ? ETCDCTL_BIN : process.execPath;
-  const argv = which === 'etcdctl' ? args : [path.join(ROOT, 'bin', 'etcdctl.js'), ...args];
+  const [cmd, argv] = ctlCommand(which, args);
   const r = spawnSync(cmd, argv, {
     input,
     env: { ...process.env, ETCDCTL_API: '3', ...env },
@@ -205,6 +213,36 @@ export function runCtl(which, args, { input, env = {} } = {}) {
     timeout: 20000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Starts a CLI (real etcdctl or ours) without waiting for it, in an environment without inherited
+ * ETCDCTL_* settings; stdin gets `input` (a string or Buffer) and is closed. Output is kept as bytes.
+ * Returns { proc, stdout(), stderr(), lastOutputAt(), exited: Promise<{ code, signal }> }.
+ */
+export function spawnCtl(which, args, { input, env = {} } = {}) {
+  const [cmd, argv] = ctlCommand(which, args);
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCDCTL_') && k !== 'NO_COLOR'));
+  const proc = spawn(cmd, argv, { env: { ...clean, ETCDCTL_API: '3', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out = [];
+  const err = [];
+  let last = Date.now();
+  proc.stdout.on('data', (d) => (out.push(d), (last = Date.now())));
+  proc.stderr.on('data', (d) => (err.push(d), (last = Date.now())));
+  proc.stdin.on('error', () => {}); // a CLI that exits before reading its input
+  proc.stdin.end(input ?? '');
+  // 'close', not 'exit': by then every byte the CLI wrote has been read.
+  const exited = new Promise((resolve) => proc.once('close', (code, signal) => resolve({ code, signal })));
+  return { proc, stdout: () => Buffer.concat(out), stderr: () => Buffer.concat(err), lastOutputAt: () => last, exited };
+}
+
+/** spawnCtl, waiting for the exit: { code, signal, stdout, stderr } with Buffers. */
+export async function runCtlAsync(which, args, opts = {}) {
+  const c = spawnCtl(which, args, opts);
+  const timer = setTimeout(() => c.proc.kill('SIGKILL'), opts.timeoutMs ?? 30000);
+  const { code, signal } = await c.exited;
+  clearTimeout(timer);
+  return { code, signal, stdout: c.stdout(), stderr: c.stderr() };
 }
 
 // ---- test-side HTTP/2 and HPACK writing (raw strings, no Huffman) ----
