@@ -76,23 +76,62 @@ export function getRawArgv(): string[] {
   return rawArgv;
 }
 
+/**
+ * What etcdctl does where it builds its client config (clientConfigFromCmd): ETCDCTL_* variables,
+ * --debug's dump. main.ts sets it; it gets the running command.
+ */
+let configHook: ((cmd: Command) => void) | undefined;
+export function setConfigHook(hook: (cmd: Command) => void): void {
+  configHook = hook;
+}
+
 export class CliContext {
+  private config: GlobalOptions | undefined;
+  private timeoutAtCtx: number | undefined;
+  private prompted = false;
   private clientInstance: EtcdClient | undefined;
   constructor(
-    readonly globals: GlobalOptions,
+    private readonly cmd: Command,
     readonly io: Io,
   ) {}
+
+  /**
+   * The global options. The first use is where etcdctl builds its client config: the ETCDCTL_*
+   * variables apply from then on (and --debug lists the flags), as they do in etcdctl.
+   */
+  get globals(): GlobalOptions {
+    if (!this.config) {
+      configHook?.(this.cmd);
+      this.config = globalsOf(rootOf(this.cmd));
+    }
+    return this.config;
+  }
+
+  /**
+   * etcdctl's commandCtx, where a command takes it before building its client: the command
+   * timeout is then the flag's (or the default), without ETCDCTL_COMMAND_TIMEOUT.
+   */
+  commandCtx(): void {
+    if (!this.config) this.timeoutAtCtx = globalsOf(rootOf(this.cmd)).commandTimeout;
+  }
 
   /** The client for the global options; created on first use. */
   client(): EtcdClient {
     if (!this.clientInstance) {
-      this.clientInstance = new EtcdClient(clientOptions(this.globals));
+      this.clientInstance = new EtcdClient(clientOptions({ ...this.globals, commandTimeout: this.timeoutAtCtx ?? this.globals.commandTimeout }));
     }
     return this.clientInstance;
   }
 
-  printer(opts: { valueOnly?: boolean } = {}): Promise<Printer> {
-    return createPrinter(this.globals.writeOut, { hex: this.globals.hex, valueOnly: !!opts.valueOnly, out: this.io.out, err: this.io.err, codec: codecProvider });
+  /** The printer for -w (after the client config, as etcdctl's display); asks for a missing password first. */
+  async printer(opts: { valueOnly?: boolean } = {}): Promise<Printer> {
+    const g = this.globals;
+    if (g.user && !g.password && !g.user.includes(':') && !this.prompted) {
+      this.prompted = true;
+      const { askPassword } = await import('./prompt.js');
+      g.password = await askPassword(this.io.stdin as NodeJS.ReadStream, this.io.out);
+    }
+    return createPrinter(g.writeOut, { hex: g.hex, valueOnly: !!opts.valueOnly, out: this.io.out, err: this.io.err, codec: codecProvider });
   }
 
   /** The protobuf codec (-w protobuf). */
@@ -139,14 +178,19 @@ const contexts = new WeakMap<Command, CliContext>();
 
 /** The context of the running command (built once per command from its options with globals). */
 export function contextOf(cmd: Command): CliContext {
-  let root = cmd;
-  while (root.parent) root = root.parent;
+  const root = rootOf(cmd);
   let ctx = contexts.get(root);
   if (!ctx) {
-    ctx = new CliContext(globalsOf(root), io);
+    ctx = new CliContext(cmd, io);
     contexts.set(root, ctx);
   }
   return ctx;
+}
+
+function rootOf(cmd: Command): Command {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  return root;
 }
 
 function globalsOf(root: Command): GlobalOptions {

@@ -7,7 +7,7 @@ import { etcdctlUsage } from './usage.js';
 import { CliError, ExitCode } from './errors.js';
 import { ClientError } from '../client/connection.js';
 import { EtcdError } from '../api/errors.js';
-import { defaultIo, setIo, setRawArgv, contextOf, hasCliTransport, setCliTransport, setCliCodec, type Io } from './context.js';
+import { defaultIo, setIo, setRawArgv, contextOf, hasCliTransport, setCliTransport, setCliCodec, setConfigHook, type Io } from './context.js';
 import { runServe } from './commands/serve.js';
 import { useColor } from './color.js';
 
@@ -47,15 +47,12 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number | 
   const program = buildProgram();
   setExitOverride(program, io);
   let active: Command | undefined;
-  program.hook('preAction', async (_root, actionCmd) => {
+  program.hook('preAction', (_root, actionCmd) => {
     active = actionCmd;
-    applyEnv(program, process.env, io);
-    const o = program.opts() as { user?: string; password?: string; debug?: boolean };
-    if (o.debug) debugDump(program, io);
-    if (o.user && !o.password && !o.user.includes(':')) {
-      const { askPassword } = await import('./prompt.js');
-      program.setOptionValueWithSource('password', await askPassword(io.stdin as NodeJS.ReadStream, io.out), 'cli');
-    }
+  });
+  setConfigHook((cmd) => {
+    applyEnv(program, cmd, process.env, io);
+    if ((program.opts() as { debug?: boolean }).debug) debugDump(program, cmd, io);
   });
   try {
     let r: ReturnType<typeof resolve>;

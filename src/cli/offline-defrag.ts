@@ -6,16 +6,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BoltReader, goPathError } from '../bbolt/reader.js';
 import { CliError, ExitCode } from './errors.js';
+import { capnslogTime } from './printers/go-format.js';
 import type { Io } from './context.js';
 
 /** The exit code of a Go panic. */
 const GO_PANIC_EXIT = 2 as ExitCode;
 
-/** capnslog's timestamp: 2006-01-02 15:04:05.000000, local time. */
-function capnslogTime(d = new Date()): string {
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000`;
-}
 
 export async function defragDataDir(dataDir: string, io: Io): Promise<void> {
   const db = path.join(dataDir, 'member', 'snap', 'db');

@@ -22,7 +22,7 @@ import { newElectCommand } from './commands/elect.js';
 import { contextOf, type Io } from './context.js';
 import { findCommand } from './cobra.js';
 import { etcdctlUsage } from './usage.js';
-import { goQuote } from './printers/go-format.js';
+import { capnslogTime, goQuote } from './printers/go-format.js';
 
 interface GlobalFlag {
   flags: string;
@@ -61,9 +61,6 @@ export const GLOBAL_FLAGS: GlobalFlag[] = [
 const longName = (f: GlobalFlag) => /--([a-z-]+)/.exec(f.flags)![1]!;
 const envName = (long: string) => 'ETCDCTL_' + long.toUpperCase().replace(/-/g, '_');
 const attrName = (long: string) => long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-
-/** Environment variables etcdctl reads that are not global flags. */
-const OTHER_ENV = new Set(['ETCDCTL_API', 'ETCDCTL_WATCH_KEY', 'ETCDCTL_WATCH_RANGE_END']);
 
 /** The command list, in etcdctl's order. */
 const COMMANDS: (() => Command)[] = [
@@ -124,7 +121,7 @@ function newHelpCommand(program: Command): Command {
 }
 
 /** --debug: every global flag's value in ETCDCTL_* form, sorted, on stderr (as etcdctl prints them). */
-export function debugDump(program: Command, io: Io): void {
+export function debugDump(program: Command, cmd: Command, io: Io): void {
   const o = program.opts() as Record<string, unknown>;
   const lines = GLOBAL_FLAGS.map((f) => {
     const long = longName(f);
@@ -134,7 +131,11 @@ export function debugDump(program: Command, io: Io): void {
     else if (f.shown !== undefined) shown = goDurationMs(v as number);
     else shown = v === undefined ? '' : String(v);
     return `${envName(long)}=${shown}`;
-  }).sort();
+  });
+  // The other flags the command inherits, as etcdctl lists them.
+  if (cmd.parent?.name() === 'endpoint') lines.push(`ETCDCTL_CLUSTER=${!!cmd.parent.opts().cluster}`);
+  if (cmd.name() === 'watch') lines.push('ETCDCTL_WATCH_KEY=', 'ETCDCTL_WATCH_RANGE_END=');
+  lines.sort();
   io.err(lines.join('\n') + '\n');
 }
 
@@ -147,34 +148,46 @@ function goDurationMs(ms: number): string {
   return m > 0 ? `${m}m${s}s` : `${s}s`;
 }
 
-/** Fills global options not given on the command line from ETCDCTL_* variables; warns about unknown ones. */
-export function applyEnv(program: Command, env: NodeJS.ProcessEnv, io: Io): void {
-  const known = new Set<string>(OTHER_ENV);
-  for (const f of GLOBAL_FLAGS) {
-    const long = longName(f);
+/**
+ * etcdctl's flags.SetPflagsFromEnv, run where it builds its client config, over the flags `cmd`
+ * inherits: a flag not given on the command line takes its ETCDCTL_* variable (a value that does not
+ * parse leaves the flag at its type's zero value, as pflag's Set does, and no error); then a variable
+ * whose flag was given on the command line is fatal, and an ETCDCTL_* variable no flag reads gets a
+ * warning (capnslog lines).
+ */
+export function applyEnv(program: Command, cmd: Command, env: NodeJS.ProcessEnv, io: Io): void {
+  const used = new Set<string>();
+  const given = new Set<string>();
+  const take = (owner: Command, long: string, parse: (v: string) => unknown) => {
     const key = envName(long);
-    known.add(key);
-    const val = env[key];
-    if (val === undefined || val === '') continue;
     const attr = attrName(long);
-    if (program.getOptionValueSource(attr) === 'cli') {
-      io.err(`Warning: environment variable ${key} is shadowed by the --${long} flag\n`);
-      continue;
-    }
-    let v: unknown = val;
-    if (f.bool) {
-      v = parseBool(val);
-      if (v === undefined) throw new Error(`invalid value "${val}" for ${key}: strconv.ParseBool: parsing "${val}": invalid syntax`);
-    } else if (f.parse) {
+    if (owner.getOptionValueSource(attr) === 'cli') return void given.add(key);
+    const val = env[key];
+    if (val === undefined || val === '') return;
+    used.add(key);
+    owner.setOptionValueWithSource(attr, parse(val), 'env');
+  };
+  for (const f of GLOBAL_FLAGS) {
+    take(program, longName(f), (v) => {
+      if (f.bool) return parseBool(v) ?? false;
+      if (!f.parse) return v;
       try {
-        v = f.parse(val);
+        return f.parse(v);
       } catch {
-        throw new Error(`invalid value "${val}" for ${key}`);
+        return 0;
       }
-    }
-    program.setOptionValueWithSource(attr, v, 'env');
+    });
   }
-  for (const key of Object.keys(env)) {
-    if (key.startsWith('ETCDCTL_') && !known.has(key)) io.err(`Warning: unrecognized environment variable ${key}=${env[key]}\n`);
+  // endpoint's persistent --cluster; watch reads ETCDCTL_WATCH_KEY and _RANGE_END itself.
+  if (cmd.parent?.name() === 'endpoint') take(cmd.parent, 'cluster', (v) => parseBool(v) ?? false);
+  if (cmd.name() === 'watch') for (const k of ['ETCDCTL_WATCH_KEY', 'ETCDCTL_WATCH_RANGE_END']) if (env[k]) used.add(k);
+  for (const [key, val] of Object.entries(env)) {
+    // etcdctl's main reads ETCDCTL_API and unsets it.
+    if (used.has(key) || key === 'ETCDCTL_API') continue;
+    if (given.has(key)) {
+      const msg = `conflicting environment variable ${goQuote(key)} is shadowed by corresponding command-line flag (either unset environment variable or disable flag)`;
+      throw new CliError(ExitCode.Error, '', `${capnslogTime()} C | pkg/flags: ${msg}\n`);
+    }
+    if (key.startsWith('ETCDCTL_')) io.err(`${capnslogTime()} W | pkg/flags: unrecognized environment variable ${key}=${val}\n`);
   }
 }

@@ -115,7 +115,10 @@ export class Connection {
    */
   async pick(): Promise<Transport> {
     if (this.closed) throw new ClientError('client is closed', Status.CANCELLED);
-    const deadline = Date.now() + this.dialTimeoutMs;
+    // No dial timeout (0): clientv3 dials in the background and a call waits for a connection as long
+    // as its own deadline allows.
+    const wait = this.dialTimeoutMs > 0 ? this.dialTimeoutMs : this.commandTimeoutMs > 0 ? this.commandTimeoutMs : 2000;
+    const deadline = Date.now() + wait;
     for (let attempt = 0; Date.now() < deadline; attempt++) {
       const idx = (this.current + attempt) % this.endpoints.length;
       const t = this.transportOf(this.endpoints[idx]!);

@@ -22,7 +22,8 @@
 //   timing of its commits) and raft term (an election on a loaded machine bumps one twin's only).
 // - lease timetolive's remaining TTL when within a second: the two sides ask at slightly different
 //   times.
-// - etcdctl's zap JSON log lines on stderr (timestamps; ours does not log them).
+// - etcdctl's zap JSON log lines on stderr (timestamps; ours does not log them), and the timestamp
+//   of capnslog lines (ETCDCTL_* variable warnings), which both print.
 //
 // - endpoint hashkv's hash: the hashed values are the keys' protobuf records, which hold lease IDs.
 // - the goroutine dump after a Go panic (addresses; ours prints the panic line and exit code only).
@@ -136,8 +137,21 @@ class Gen {
     if (this.chance(0.08)) g.push(['--hex']);
     if (this.chance(0.04)) g.push(this.val('--command-timeout', this.pick(['10s', '3s', 'abc', '0s', '1m', '2s500ms'])));
     if (this.chance(0.03)) g.push(this.val('--dial-timeout', this.pick(['3s', '1500ms', 'x', '5'])));
-    if (this.chance(0.02)) g.push([this.pick(['--keepalive-time=5s', '--hex=false', '--bogus-global', '--user=root:pw', '--insecure-discovery'])]);
+    if (this.chance(0.03)) g.push([this.pick(['--keepalive-time=5s', '--hex=false', '--bogus-global', '--user=root:pw', '--insecure-discovery', '-w', '--write-out=', '--insecure-transport=false', '--debug=false', '--cacert='])]);
     return g;
+  }
+  /** ETCDCTL_* variables, now and then (a flag beats its variable, with a warning). */
+  env() {
+    if (!this.chance(0.05)) return undefined;
+    const [k, v] = this.pick([
+      ['ETCDCTL_WRITE_OUT', this.pick(['json', 'fields', 'yaml'])],
+      ['ETCDCTL_HEX', this.pick(['true', 'false', 'maybe'])],
+      ['ETCDCTL_DIAL_TIMEOUT', this.pick(['3s', 'x'])],
+      ['ETCDCTL_COMMAND_TIMEOUT', this.pick(['4s', '5'])],
+      ['ETCDCTL_BOGUS', '1'],
+      ['ETCDCTL_WATCH_KEY', 'a'],
+    ]);
+    return { [k]: v };
   }
   endpoints() {
     if (this.chance(0.96)) return 'live';
@@ -169,14 +183,16 @@ class Gen {
     }
     step ??= kinds[0][1]();
     step.endpoints = this.endpoints();
+    step.env = this.env();
     // With no endpoint up, etcdctl waits forever where it calls without a deadline (txn, watch,
     // lease timetolive/list/keep-alive): those get a live endpoint too.
     const noDeadline = step.watch || step.args.includes('txn') || ['timetolive', 'list', 'keep-alive'].some((c) => step.args.includes(c));
     if (step.endpoints === 'dead' && noDeadline) step.endpoints = 'dead-first';
     const g = this.globals();
     if (g.length) {
-      // Global flags go before the command or after its arguments (not after a `--`).
-      if (step.args.includes('--') || this.chance(0.5)) step.args = [...g.flat(), ...step.args];
+      // Global flags go before the command or after its arguments (not after a `--`). An unknown
+      // flag before the command takes the command word as its value (cobra): the top usage, left out.
+      if ((step.args.includes('--') || this.chance(0.5)) && !g.flat().includes('--bogus-global')) step.args = [...g.flat(), ...step.args];
       else step.args = [...step.args, ...g.flat()];
     }
     return step;
@@ -423,7 +439,9 @@ function maskEndpoint(s) {
 function normalize(r, side, w, eps) {
   let stdout = r.stdout.toString('latin1');
   // A Go panic's goroutine dump (addresses, line numbers) cannot match; the panic line and exit code do.
-  let stderr = stripZap(r.stderr.toString('latin1')).replace(/(^panic: .*\n\ngoroutine \d+ \[running\]:\n)[\s\S]*$/, '$1...');
+  let stderr = stripZap(r.stderr.toString('latin1'))
+    .replace(/(^panic: .*\n\ngoroutine \d+ \[running\]:\n)[\s\S]*$/, '$1...')
+    .replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} ([WC] \| )/gm, '<time> $1');
   for (const ep of eps) {
     stdout = stdout.replaceAll(ep, '<endpoint>');
     stderr = stderr.replaceAll(ep, '<endpoint>');
@@ -466,9 +484,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * A watch runs until it exits, or until it has printed as much as the other side and been quiet
  * for a while; then it is stopped. Go's etcdctl is the reference for "as much".
  */
-async function runWatch(argsA, argsB, input) {
-  const a = spawnCtl('ours', argsA, { input });
-  const b = spawnCtl('etcdctl', argsB, { input });
+async function runWatch(argsA, argsB, input, env) {
+  const a = spawnCtl('ours', argsA, { input, env });
+  const b = spawnCtl('etcdctl', argsB, { input, env });
   const state = (c) => {
     c.done = false;
     c.exited.then(() => (c.done = true));
@@ -531,8 +549,9 @@ async function fuzz(seed, steps, mismatches = []) {
       const argsB = [...endpointArgs(step.endpoints, B.endpoint), ...step.args.map((s) => subst(s, w, 'b'))];
       const input = (side) => (typeof step.input === 'string' ? subst(step.input, w, side) : step.input);
       let ra, rb;
-      if (step.watch) [ra, rb] = await runWatch(argsA, argsB, input('a'));
-      else [ra, rb] = await Promise.all([runCtlAsync('ours', argsA, { input: input('a') }), runCtlAsync('etcdctl', argsB, { input: input('b') })]);
+      const env = step.env;
+      if (step.watch) [ra, rb] = await runWatch(argsA, argsB, input('a'), env);
+      else [ra, rb] = await Promise.all([runCtlAsync('ours', argsA, { input: input('a'), env }), runCtlAsync('etcdctl', argsB, { input: input('b'), env })]);
       // New leases are paired before the comparison, which rewrites B's IDs to A's.
       await refresh(w, A, B);
       const eps = [A.endpoint, B.endpoint];
@@ -542,7 +561,7 @@ async function fuzz(seed, steps, mismatches = []) {
       const stdin = input('b') === undefined ? undefined : Buffer.from(input('b'));
       const shown = stdin && (Buffer.from(stdin.toString('utf8')).equals(stdin) ? stdin.toString('utf8') : stdin.toString('latin1'));
       const msg = [
-        `seed ${seed}, step ${i}: etcdctl ${shell(argsB)}${stdin ? ` <<< ${JSON.stringify(shown)}` : ''}`,
+        `seed ${seed}, step ${i}: ${env ? `${Object.entries(env).map(([k, v]) => `${k}=${shell([v])}`).join(' ')} ` : ''}etcdctl ${shell(argsB)}${stdin ? ` <<< ${JSON.stringify(shown)}` : ''}`,
         `  (ours ran: ${shell(argsA)})`,
         `  reproduce: CLI_FUZZ_SEED=${seed} CLI_FUZZ_STEPS=${i + 1} node --test test/cli/random-diff.test.mjs`,
         `  ours:    code ${ours.code}${ours.signal ? ` ${ours.signal}` : ''}\n    stdout ${JSON.stringify(ours.stdout)}\n    stderr ${JSON.stringify(ours.stderr)}`,

@@ -14,6 +14,7 @@ export function newAlarmCommand(): Command {
       .action(async (args: string[], _o: unknown, cmd: Command) => {
         if (args.length !== 0) throw new CliError(ExitCode.BadArgs, 'alarm disarm command accepts no arguments');
         const ctx = contextOf(cmd);
+        ctx.commandCtx(); // before the client, as etcdctl's commandCtx
         const printer = await ctx.printer();
         printer.alarm(await ctx.client().alarmDisarmAll());
       }),
@@ -26,6 +27,7 @@ export function newAlarmCommand(): Command {
       .action(async (args: string[], _o: unknown, cmd: Command) => {
         if (args.length !== 0) throw new CliError(ExitCode.BadArgs, 'alarm list command accepts no arguments');
         const ctx = contextOf(cmd);
+        ctx.commandCtx(); // before the client, as etcdctl's commandCtx
         const printer = await ctx.printer();
         printer.alarm(await ctx.client().alarmList());
       }),

@@ -20,6 +20,7 @@ export function newDefragCommand(): Command {
         await defragDataDir(flags.dataDir, ctx.io);
         return;
       }
+      await ctx.printer(); // etcdctl's client setup refuses an unknown -w, though nothing is printed with it
       let endpoints = ctx.globals.endpoints;
       if (flags.cluster) {
         const r = await ctx.client().memberList();

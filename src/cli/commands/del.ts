@@ -51,6 +51,7 @@ export function newDelCommand(): Command {
     .allowExcessArguments(true)
     .action(async (args: string[], flags: DelFlags, cmd: Command) => {
       const ctx = contextOf(cmd);
+      ctx.commandCtx(); // before the client, as etcdctl's commandCtx
       const req = delOp(args, flags);
       const printer = await ctx.printer();
       printer.del(await ctx.client().deleteRange(req));

@@ -99,6 +99,7 @@ export function newGetCommand(): Command {
     .argument('[args...]')
     .action(async (args: string[], flags: GetFlags, cmd: Command) => {
       const ctx = contextOf(cmd);
+      ctx.commandCtx(); // before the client, as etcdctl's commandCtx
       const req = getOp(args, flags);
       const printer = await ctx.printer({ valueOnly: flags.printValueOnly });
       const resp = await ctx.client().range(req);

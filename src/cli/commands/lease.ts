@@ -51,6 +51,7 @@ function grant(): Command {
       const ttl = parseInt64(arg!);
       if (ttl.error) throw new CliError(ExitCode.BadArgs, `bad TTL (${ttl.error})`);
       const ctx = contextOf(cmd);
+      ctx.commandCtx(); // before the client, as etcdctl's commandCtx
       const p = await printerOf(ctx);
       const r = await ctx.client().leaseGrant(ttl.value!).catch(failWith(ExitCode.Error, 'failed to grant lease'));
       p().grant(r);
@@ -65,6 +66,7 @@ function revoke(): Command {
     .action(async (_o: unknown, cmd: Command) => {
       const id = leaseFromArg(argsOf(cmd, 1, 'lease revoke command needs 1 argument')[0]!);
       const ctx = contextOf(cmd);
+      ctx.commandCtx(); // before the client, as etcdctl's commandCtx
       const p = await printerOf(ctx);
       const r = await ctx.client().leaseRevoke(id).catch(failWith(ExitCode.Error, 'failed to revoke lease'));
       p().revoke(id, r);

@@ -15,6 +15,7 @@ export function newMemberCommand(): Command {
       .allowExcessArguments(true)
       .action(async (_o: unknown, cmd: Command) => {
         const ctx = contextOf(cmd);
+        ctx.commandCtx(); // before the client, as etcdctl's commandCtx
         const printer = await ctx.printer();
         printer.memberList(await ctx.client().memberList());
       }),

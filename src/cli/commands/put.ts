@@ -79,6 +79,7 @@ export function newPutCommand(): Command {
     .allowExcessArguments(true)
     .action(async (args: string[], flags: PutFlags, cmd: Command) => {
       const ctx = contextOf(cmd);
+      ctx.commandCtx(); // before the client, as etcdctl's commandCtx
       const req = await putOp(args, flags, () => readAll(getIo().stdin));
       const printer = await ctx.printer();
       printer.put(await ctx.client().put(req));

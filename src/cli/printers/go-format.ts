@@ -151,3 +151,9 @@ export function goFixed(v: number, digits: number): string {
   if (!Number.isFinite(r)) r = scaled;
   return (r / 10 ** digits).toFixed(digits);
 }
+
+/** capnslog's timestamp (etcd 3.4's log lines): 2006-01-02 15:04:05.000000, local time. */
+export function capnslogTime(d = new Date()): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000`;
+}
