@@ -82,7 +82,6 @@ function isZero(type: string, v: unknown): boolean {
   if (type === 'bool') return v === false;
   if (type === 'string') return v === '';
   if (type === 'bytes') return toBuffer(v).length === 0;
-  if (type === 'enum') return v === 0 || v === '';
   if (type === 'message') return false;
   return toBigInt(v) === 0n;
 }
@@ -123,7 +122,7 @@ export class Codec {
         continue;
       }
       // proto3 leaves zero values off the wire, except a oneof member, whose presence is the point.
-      if (!oneof && isZero(ftype, v)) continue;
+      if (!oneof && (ftype === 'enum' ? this.enumValue(ref, v) === 0 : isZero(ftype, v))) continue;
       this.encodeField(w, no, ftype, ref, v);
     }
   }

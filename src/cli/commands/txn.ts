@@ -55,13 +55,28 @@ export class LineReader {
   }
 }
 
-/** Splits a line into arguments as etcdctl's argify does ("double", 'single' and bare words). */
+/** A Go panic in etcdctl: the message, then the goroutine dump (left out here), exit 2. */
+function goPanic(msg: string): never {
+  throw new CliError(2 as ExitCode, '', `panic: ${msg}\n\ngoroutine 1 [running]:\n`);
+}
+
+/**
+ * Splits a line into arguments as etcdctl's argify does ("double", 'single' and bare words). Its
+ * single-quoted case slices with the number of arguments instead of the word's length
+ * (`args[i][1 : len(args)-1]`): `put 'a b' c` puts "a", and a slice past the word's end panics.
+ */
 export function argify(s: string): string[] {
   const re = /"(?:[^"\\]|\\.)*"|'[^']*'|[^'"\s]\S*[^'"\s]?/g;
+  const words = [...s.matchAll(re)].map((m) => m[0]);
   const out: string[] = [];
-  for (const m of s.matchAll(re)) {
-    const a = m[0];
-    if (a.startsWith("'")) out.push(a.slice(1, -1));
+  for (const a of words) {
+    if (a.startsWith("'")) {
+      const b = Buffer.from(a);
+      const hi = words.length - 1;
+      if (hi > b.length) goPanic(`runtime error: slice bounds out of range [:${hi}] with length ${b.length}`);
+      if (hi < 1) goPanic(`runtime error: slice bounds out of range [1:${hi}]`);
+      out.push(b.subarray(1, hi).toString());
+    }
     else if (a.startsWith('"')) {
       const u = goUnquote(a);
       if (!u) throw new CliError(ExitCode.InvalidInput, 'invalid syntax');
@@ -72,11 +87,6 @@ export function argify(s: string): string[] {
 }
 
 const RESULTS: Record<string, Compare['result']> = { '=': 'EQUAL', '!=': 'NOT_EQUAL', '>': 'GREATER', '<': 'LESS' };
-
-/** A Go panic in etcdctl: the message, then the goroutine dump (left out here), exit 2. */
-function goPanic(msg: string): never {
-  throw new CliError(2 as ExitCode, '', `panic: ${msg}\n\ngoroutine 1 [running]:\n`);
-}
 
 /**
  * fmt.Sscanf(s, "%q) %s %q", &key, &op, &val) as etcdctl reads a comparison: what it scanned

@@ -48,9 +48,11 @@ export function createLeasePrinter(format: string, out: Sink, codec?: Codec): Le
         keepAlive: (r) => line(`lease ${hexId16(r.ID)} keepalived with TTL(${r.TTL})`),
         timeToLive(r, keys) {
           if (r.grantedTTL === '0' && r.TTL === '-1') return line(`lease ${hexId16(r.ID)} already expired`);
-          let txt = `lease ${hexId16(r.ID)} granted with TTL(${r.grantedTTL}s), remaining(${r.TTL}s)`;
-          if (keys) txt += `, attached keys([${r.keys.map((k) => k.toString('latin1')).join(' ')}])`;
-          line(txt);
+          const txt = `lease ${hexId16(r.ID)} granted with TTL(${r.grantedTTL}s), remaining(${r.TTL}s)`;
+          if (!keys) return line(txt);
+          // The keys' bytes as they are (Go's %v of []string).
+          const list = r.keys.flatMap((k, i) => (i > 0 ? [Buffer.from(' '), k] : [k]));
+          out(Buffer.concat([Buffer.from(`${txt}, attached keys([`), ...list, Buffer.from('])\n')]));
         },
         leases(r) {
           line(`found ${r.leases.length} leases`);
