@@ -25,3 +25,11 @@ export class CliError extends Error {
     this.name = 'CliError';
   }
 }
+
+/**
+ * A Go panic in etcdctl: the panic line (and a signal line for a runtime fault), then the goroutine
+ * dump, which is left out here; exit 2.
+ */
+export function goPanic(msg: string, signal?: string): never {
+  throw new CliError(2 as ExitCode, '', `panic: ${msg}\n${signal ? `[signal ${signal}]\n` : ''}\ngoroutine 1 [running]:\n`);
+}

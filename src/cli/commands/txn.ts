@@ -5,7 +5,7 @@
 // With -i the section prompts go to stdout. Malformed input exits 3.
 import { Command } from 'commander';
 import { contextOf, getIo } from '../context.js';
-import { CliError, ExitCode } from '../errors.js';
+import { CliError, ExitCode, goPanic } from '../errors.js';
 import { goQuote, goUnquote } from '../printers/go-format.js';
 import { parseInt64 } from '../flags.js';
 import { FlagParseError, resolve } from '../cobra.js';
@@ -53,11 +53,6 @@ export class LineReader {
       await new Promise<void>((r) => this.waiters.push(r));
     }
   }
-}
-
-/** A Go panic in etcdctl: the message, then the goroutine dump (left out here), exit 2. */
-function goPanic(msg: string): never {
-  throw new CliError(2 as ExitCode, '', `panic: ${msg}\n\ngoroutine 1 [running]:\n`);
 }
 
 /**

@@ -2,7 +2,7 @@
 // Printers own all of the CLI's output. simple, fields and json reproduce etcdctl 3.4 byte for byte.
 import type { RangeResponse__Output, PutResponse__Output, DeleteRangeResponse__Output, TxnResponse__Output, MemberListResponse__Output, StatusResponse__Output, HashKVResponse__Output, AlarmResponse__Output } from '../../client/client.js';
 import type { WatchResponse } from '../../client/watch.js';
-import { CliError, ExitCode } from '../errors.js';
+import { CliError, ExitCode, goPanic } from '../errors.js';
 import type { Codec } from '../../client/codec.js';
 
 export interface EndpointStatus {
@@ -91,20 +91,13 @@ export function unsupported(format: string): never {
   throw new CliError(ExitCode.BadFeature, `${format} not supported as output format`);
 }
 
-/** The exit code of a Go panic (etcdctl panics where it dereferences a missing header). */
-const GO_PANIC_EXIT = 2 as ExitCode;
-
 /**
  * etcdctl 3.4's fields printer dereferences the response header; etcd 3.4 sends alarm responses
  * without one, and clientv3 builds `alarm disarm`'s answer without one, so etcdctl panics there.
  * We print the panic's first lines and exit as it does.
  */
 export function nilHeaderPanic(): never {
-  throw new CliError(
-    GO_PANIC_EXIT,
-    '',
-    'panic: runtime error: invalid memory address or nil pointer dereference\n[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x0]\n',
-  );
+  goPanic('runtime error: invalid memory address or nil pointer dereference', 'SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x0');
 }
 
 /** etcdctl's snapshot status row: hash in %x, revision, keys, humanized size. */
