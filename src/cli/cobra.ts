@@ -62,9 +62,14 @@ export function helpFlag(cmd: Command): FlagDef {
   return { name: 'help', short: 'h', type: 'bool', def: 'false', usage: `help for ${cmd.name()}`, hidden: false, persistent: false };
 }
 
+/** The flags a command declares itself (a bare pflag FlagSet of them: no help flag). */
+export function ownFlags(c: Command): FlagDef[] {
+  return c.options.map((o) => defOf(o, c)).filter((d): d is FlagDef => d !== undefined);
+}
+
 /** A command's flags: its own (with help), and those it inherits (its ancestors' persistent flags). */
 export function flagsOf(cmd: Command): { local: FlagDef[]; inherited: FlagDef[] } {
-  const own = (c: Command) => c.options.map((o) => defOf(o, c)).filter((d): d is FlagDef => d !== undefined);
+  const own = ownFlags;
   const local = [...own(cmd), helpFlag(cmd)];
   const inherited: FlagDef[] = [];
   for (let p = cmd.parent; p; p = p.parent) for (const d of own(p)) if (d.persistent && !local.some((l) => l.name === d.name)) inherited.push(d);
@@ -111,6 +116,9 @@ export interface ParsedFlags {
   args: string[];
 }
 
+/** pflag's answer to --help or -h in a flag set without a help flag. */
+const HELP_REQUESTED = 'pflag: help requested';
+
 /** pflag's FlagSet.Parse over `defs` (interspersed flags, `--` ends them). */
 export function pflagParse(defs: FlagDef[], argv: string[]): ParsedFlags {
   const values = new Map<FlagDef, string[]>();
@@ -137,7 +145,7 @@ export function pflagParse(defs: FlagDef[], argv: string[]): ParsedFlags {
       const eq = body.indexOf('=');
       const name = eq < 0 ? body : body.slice(0, eq);
       const d = defs.find((f) => f.name === name);
-      if (!d) throw new FlagParseError(`unknown flag: --${name}`);
+      if (!d) throw new FlagParseError(name === 'help' ? HELP_REQUESTED : `unknown flag: --${name}`);
       if (eq >= 0) set(d, body.slice(eq + 1));
       else if (d.type === 'bool') set(d, 'true');
       else if (rest.length > 0) set(d, rest.shift()!);
@@ -149,7 +157,7 @@ export function pflagParse(defs: FlagDef[], argv: string[]): ParsedFlags {
     while (shorts.length > 0) {
       const c = shorts[0]!;
       const d = defs.find((f) => f.short !== undefined && f.short.charCodeAt(0) === c && f.short.length === 1);
-      if (!d) throw new FlagParseError(`unknown shorthand flag: ${quoteByte(c)} in -${shorts.toString('utf8')}`);
+      if (!d) throw new FlagParseError(c === 0x68 ? HELP_REQUESTED : `unknown shorthand flag: ${quoteByte(c)} in -${shorts.toString('utf8')}`);
       if (shorts.length > 2 && shorts[1] === 0x3d) {
         set(d, shorts.subarray(2).toString('utf8'));
         shorts = Buffer.alloc(0);

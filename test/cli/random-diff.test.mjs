@@ -21,7 +21,7 @@
 // - endpoint health's "took" times, endpoint status's database size (bbolt's file grows with the
 //   timing of its commits) and raft term (an election on a loaded machine bumps one twin's only).
 // - lease timetolive's remaining TTL when within a second: the two sides ask at slightly different
-//   times.
+//   times; and the order of its attached keys (etcd lists them from a Go map).
 // - etcdctl's zap JSON log lines on stderr (timestamps; ours does not log them), and the timestamp
 //   of capnslog lines (ETCDCTL_* variable warnings), which both print.
 //
@@ -299,7 +299,8 @@ class Gen {
         () => ({ args: ['watch'] }),
         () => ({ args: ['watch', 'a', 'b', '--prefix'] }),
         () => ({ args: ['watch', 'k', '--'] }),
-        () => ({ args: ['watch', '-i'], input: 'bogus\nwatch\n' }),
+        // -i with lines that end it, or with no watch at all (a started watch would race EOF)
+        () => ({ args: ['watch', '-i'], input: this.pick(['bogus\nwatch\n', 'watch --rev abc foo\n', 'watch --bogus a\n', 'watch -h\n', 'watch a --prefix=x\n', 'watch a --\n', '\nprogress\n', 'watch a b --prefix\n']) }),
         () => ({ args: ['watch', 'a', '--rev', 'abc'] }),
       ])();
     }
@@ -482,6 +483,17 @@ function alignRemaining(ours, theirs) {
   });
 }
 
+/**
+ * timetolive --keys: etcd lists a lease's keys from a Go map, in an order of its own on each server;
+ * they are compared sorted.
+ */
+function sortAttachedKeys(s) {
+  return s
+    .replace(/attached keys\(\[(.*)\]\)$/gm, (_, ks) => `attached keys([${ks.split(' ').sort().join(' ')}])`)
+    .replace(/"keys":\[([^\]]*)\]/g, (_, ks) => `"keys":[${ks.split(',').sort().join(',')}]`)
+    .replace(/(?:^"Key" : .*\n)+/gm, (block) => block.split('\n').filter(Boolean).sort().map((l) => l + '\n').join(''));
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -561,7 +573,10 @@ async function fuzz(seed, steps, mismatches = []) {
       const eps = [A.endpoint, B.endpoint];
       const ours = normalize(ra, 'a', w, eps);
       const theirs = normalize(rb, 'b', w, eps);
-      if (step.args.includes('timetolive')) alignRemaining(ours, theirs);
+      if (step.args.includes('timetolive')) {
+        alignRemaining(ours, theirs);
+        for (const r of [ours, theirs]) r.stdout = sortAttachedKeys(r.stdout);
+      }
       const stdin = input('b') === undefined ? undefined : Buffer.from(input('b'));
       const shown = stdin && (Buffer.from(stdin.toString('utf8')).equals(stdin) ? stdin.toString('utf8') : stdin.toString('latin1'));
       const msg = [

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { contextOf, clientOptions } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { EtcdClient } from '../../client/client.js';
+import { endpointsOf } from './endpoint.js';
 
 export function newDefragCommand(): Command {
   return new Command('defrag')
@@ -21,13 +22,8 @@ export function newDefragCommand(): Command {
         return;
       }
       await ctx.printer(); // etcdctl's client setup refuses an unknown -w, though nothing is printed with it
-      let endpoints = ctx.globals.endpoints;
-      if (flags.cluster) {
-        const r = await ctx.client().memberList();
-        endpoints = r.members.flatMap((m) => m.clientURLs);
-      }
       let failures = 0;
-      for (const ep of endpoints) {
+      for (const ep of await endpointsOf(ctx, !!flags.cluster)) {
         const c = new EtcdClient({ ...clientOptions(ctx.globals), endpoints: [ep] });
         try {
           await c.defragment();

@@ -24,10 +24,14 @@ export function goDuration(ns: bigint): string {
 }
 
 /** The endpoints to ask: the given ones, or with --cluster every member's client URLs. */
-async function endpointsOf(ctx: CliContext, cluster: boolean): Promise<string[]> {
+export async function endpointsOf(ctx: CliContext, cluster: boolean): Promise<string[]> {
   if (!cluster) return ctx.globals.endpoints;
-  const r = await ctx.client().memberList();
-  return r.members.flatMap((m) => m.clientURLs);
+  try {
+    const r = await ctx.client().memberList();
+    return r.members.flatMap((m) => m.clientURLs);
+  } catch (e) {
+    throw new CliError(ExitCode.Error, `failed to fetch endpoints from etcd cluster member list: ${(e as Error).message}`);
+  }
 }
 
 function clientFor(ctx: CliContext, ep: string): EtcdClient {

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { contextOf, getIo, getRawArgv, type CliContext } from '../context.js';
 import { CliError, ExitCode } from '../errors.js';
 import { int64Flag } from '../flags.js';
+import { canonicalArgv, FlagParseError, ownFlags, pflagParse, type ParsedFlags } from '../cobra.js';
 import { prefixRangeEnd } from '../../client/client.js';
 import { isProgressNotify, type Watch, type WatchResponse } from '../../client/watch.js';
 import { goQuote } from '../printers/go-format.js';
@@ -199,11 +200,14 @@ async function interactive(ctx: CliContext, runner: WatchRunner, envKey: string,
       wargs = a;
       wflags = f;
     });
+    // pflag reads the line's flags, with watch's own flag set (no help flag), as in etcdctl.
+    let flags: ParsedFlags;
     try {
-      parsed.parse(sep >= 0 ? rest.slice(0, sep) : rest, { from: 'user' });
+      flags = pflagParse(ownFlags(parsed), sep >= 0 ? rest.slice(0, sep) : rest);
     } catch (e) {
-      throw e instanceof CliError ? e : new CliError(ExitCode.BadArgs, (e as Error).message.replace(/^error: /, ''));
+      throw e instanceof FlagParseError ? new CliError(ExitCode.BadArgs, e.message) : e;
     }
+    parsed.parse(canonicalArgv(parsed, flags), { from: 'user' });
     if (envKey !== '') {
       if (sep < 0 && wargs.length > 0) throw new CliError(ExitCode.BadArgs, 'bad number of arguments (found conflicting environment key)');
       wargs = envRange !== '' ? [envKey, envRange, ...wargs] : [envKey, ...wargs];
