@@ -123,10 +123,15 @@ export class CliContext {
     return this.clientInstance;
   }
 
-  /** The printer for -w (after the client config, as etcdctl's display); asks for a missing password first. */
-  async printer(opts: { valueOnly?: boolean } = {}): Promise<Printer> {
-    const g = this.globals;
-    if (g.user && !g.password && !g.user.includes(':') && !this.prompted) {
+  /**
+   * The printer for -w. This is where etcdctl builds its client config (mustClientFromCmd): the
+   * variables apply, the TLS flags are checked, a missing password is asked for, then -w is looked
+   * at. `displayOnly`: -w and --hex from the flags alone (etcdctl's initDisplayFromCmd by itself).
+   */
+  async printer(opts: { valueOnly?: boolean; displayOnly?: boolean } = {}): Promise<Printer> {
+    const g = opts.displayOnly ? globalsOf(rootOf(this.cmd)) : this.globals;
+    if (!opts.displayOnly) checkTlsFlags(g);
+    if (!opts.displayOnly && g.user && !g.password && !g.user.includes(':') && !this.prompted) {
       this.prompted = true;
       const { askPassword } = await import('./prompt.js');
       g.password = await askPassword(this.io.stdin as NodeJS.ReadStream, this.io.out);
@@ -145,11 +150,16 @@ export class CliContext {
   }
 }
 
-/** The client options etcdctl derives from its global flags. */
-export function clientOptions(g: GlobalOptions): ClientOptions {
+/** etcdctl's keyAndCertFromCmd: --cert, --key and --cacert given empty are refused. */
+function checkTlsFlags(g: GlobalOptions): void {
   for (const [flag, v] of [['--cert', g.cert], ['--key', g.key], ['--cacert', g.cacert]] as const) {
     if (v === '') throw new CliError(ExitCode.BadArgs, `empty string is passed to ${flag} option`);
   }
+}
+
+/** The client options etcdctl derives from its global flags. */
+export function clientOptions(g: GlobalOptions): ClientOptions {
+  checkTlsFlags(g);
   let auth: ClientOptions['auth'];
   if (g.user) {
     if (g.password) auth = { username: g.user, password: g.password };

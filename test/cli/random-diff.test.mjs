@@ -190,7 +190,8 @@ class Gen {
     // lease timetolive/list/keep-alive): those get a live endpoint too.
     const noDeadline = step.watch || step.args.includes('txn') || ['timetolive', 'list', 'keep-alive'].some((c) => step.args.includes(c));
     if (step.endpoints === 'dead' && noDeadline) step.endpoints = 'dead-first';
-    const g = this.globals();
+    // (--cluster brings its own short timeouts, which other global flags must not lengthen)
+    const g = step.args.includes('--cluster') ? [] : this.globals();
     if (g.length) {
       // Global flags go before the command or after its arguments (not after a `--`). An unknown
       // flag before the command takes the command word as its value (cobra): the top usage, left out.

@@ -177,7 +177,8 @@ export function newSnapshotCommand(): Command {
       .action(async (args: string[], _o: unknown, cmd: Command) => {
         if (args.length !== 1) throw new CliError(ExitCode.BadArgs, 'snapshot status requires exactly one argument');
         const ctx = contextOf(cmd);
-        const printer = await ctx.printer();
+        // etcdctl: initDisplayFromCmd alone (no client config, no ETCDCTL_* variables)
+        const printer = await ctx.printer({ displayOnly: true });
         const { snapshotStatus } = await import('../snapshot-file.js');
         printer.dbStatus(snapshotStatus(args[0]!));
       }),
