@@ -24,7 +24,6 @@
 //   times; and the order of its attached keys (etcd lists them from a Go map).
 // - etcdctl's zap JSON log lines on stderr (timestamps; ours does not log them), and the timestamp
 //   of capnslog lines (ETCDCTL_* variable warnings), which both print.
-//
 // - endpoint hashkv's hash: the hashed values are the keys' protobuf records, which hold lease IDs.
 // - the goroutine dump after a Go panic, and the pc of a runtime fault (addresses; ours prints the
 //   panic line and exit code only).
@@ -38,7 +37,8 @@
 // watches that never end: a watch runs until both sides have printed the same amount and then been
 // quiet, and is then stopped.
 //
-// CLI_FUZZ_SEED=<n> runs that one seed, CLI_FUZZ_STEPS=<n> sets the steps per seed. Ports: 28400-28599.
+// CLI_FUZZ_SEED=<n> runs that one seed, CLI_FUZZ_STEPS=<n> sets the steps per seed (default: seeds 1
+// and 2, 100 steps each), CLI_FUZZ_ALL=1 lists every mismatch. Ports: 28400-28599.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, realEtcdSkip, spawnCtl, runCtlAsync, kvClient, leaseClient, call } from '../helpers.mjs';
