@@ -273,7 +273,8 @@ test('watch: live, --prev-kv, --prefix, --rev, every mode', { skip }, async () =
   await watchBoth(['watch', 'w1', '--prev-kv'], writes, { until: (o) => o.includes('DELETE') });
   // the last write's key, w2, base64 in JSON
   await watchBoth(['watch', 'w', '--prefix', '-w', 'json'], writes, { until: (o) => o.includes('"dzI="') });
-  await watchBoth(['watch', 'w1', '-w', 'fields'], writes, { until: (o) => o.includes('DELETE') });
+  // (fields prints an event a line at a time: wait for its last line, not its first)
+  await watchBoth(['watch', 'w1', '-w', 'fields'], writes, { until: (o) => /DELETE[^]*"Lease" : \d+\n/.test(o) });
   const r = runCli('ours', A.endpoint, ['get', 'w2', '-w', 'json']);
   const rev = Number(JSON.parse(r.stdout).header.revision);
   // The history holds the last event twice (w2 was put twice): wait for the second.
