@@ -125,16 +125,15 @@ export class KVStore {
     return out.sort((a, b) => a.main - b.main || a.sub - b.sub);
   }
 
-  /** The version of key that an event at (main, sub) replaced, if it was live: a watcher's prev_kv. */
+  /**
+   * A watcher's prev_kv for an event: the key as a read at the revision before the event's sees it,
+   * as etcd reads it. Nothing when that revision is compacted. An earlier change of the key in the
+   * same transaction does not count (a put and a from-key delete of one key can share a txn).
+   */
   previousOf(v: KeyVersion): KeyVersion | undefined {
-    const hist = this.byKey.get(v.key);
-    if (!hist) return undefined;
-    const vs = hist.versions;
-    for (let i = vs.length - 1; i >= 0; i--) {
-      const c = vs[i];
-      if (c.main < v.main || (c.main === v.main && c.sub < v.sub)) return c.value !== null ? c : undefined;
-    }
-    return undefined;
+    const rev = v.main - 1;
+    if (rev < this.compactedRev) return undefined;
+    return this.byKey.get(v.key)?.liveAt(rev);
   }
 
   /** Starts the one write transaction; it must end before the next starts. */
