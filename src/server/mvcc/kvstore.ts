@@ -220,10 +220,12 @@ export class KVStore {
       this.byKey.delete(k);
     }
     // The watch history keeps revision rev itself (a watcher may start at the compacted revision),
-    // except its deletes: like the index and the backend, it forgets tombstones at or below rev.
+    // but only what the index keeps of it, as etcd replays what its backend keeps: no tombstone, and
+    // no put whose key a later change of the same txn deleted (a from-key delete can).
+    const gone = new Set(removed);
     let cut = 0;
     while (cut < this.history.length && this.history[cut].main < rev) cut++;
-    this.history = this.history.slice(cut).filter((v) => v.main !== rev || v.value !== null);
+    this.history = this.history.slice(cut).filter((v) => v.main !== rev || !gone.has(v));
     return removed;
   }
 
