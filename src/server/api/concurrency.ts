@@ -113,7 +113,7 @@ export class LocalWatch implements WatchSink {
     startRev: number,
     private readonly signal: AbortSignal,
   ) {
-    this.watcher = server.watchable.watch(0, { key, end, startRev, noPut: false, noDelete: false }, this);
+    this.watcher = server.watchable.watch('0', { key, end, startRev, noPut: false, noDelete: false }, this);
     if (signal.aborted) this.fail(Canceled());
     else signal.addEventListener('abort', this.onAbort, { once: true });
   }

@@ -16,6 +16,11 @@ import type { EtcdServer } from '../server.js';
 /** Sent as watch_id when a response belongs to no watcher (etcd's clientv3.InvalidWatchID). */
 const INVALID_WATCH_ID = -1;
 
+/** A watch id as the int64 it is on the wire, in decimal: ids past 2^53 stay exact. */
+function watchIdOf(v: string | number | null | undefined): string {
+  return BigInt.asIntN(64, BigInt(v ?? 0)).toString();
+}
+
 interface WatcherOpts {
   prevKv: boolean;
   fragment: boolean;
@@ -26,7 +31,7 @@ interface WatcherOpts {
 
 class ServerWatchStream implements WatchSink {
   congested = false;
-  private readonly watchers = new Map<number, { w: Watcher; opts: WatcherOpts }>();
+  private readonly watchers = new Map<string, { w: Watcher; opts: WatcherOpts }>();
   private nextId = 0;
   private closed = false;
   private readonly progressTimer: NodeJS.Timeout;
@@ -62,7 +67,7 @@ class ServerWatchStream implements WatchSink {
   private onRequest(req: WatchRequest__Output): void {
     if (this.closed) return;
     if (req.create_request) this.create(req.create_request);
-    else if (req.cancel_request) this.cancel(num(req.cancel_request.watch_id));
+    else if (req.cancel_request) this.cancel(watchIdOf(req.cancel_request.watch_id));
     else if (req.progress_request) {
       this.send({ header: this.server.header(), watch_id: INVALID_WATCH_ID });
     }
@@ -82,8 +87,8 @@ class ServerWatchStream implements WatchSink {
       });
       return;
     }
-    let id = num(c.watch_id);
-    if (id !== 0 && this.watchers.has(id)) {
+    let id = watchIdOf(c.watch_id);
+    if (id !== '0' && this.watchers.has(id)) {
       this.send({
         header: this.server.header(rev),
         watch_id: INVALID_WATCH_ID,
@@ -93,9 +98,9 @@ class ServerWatchStream implements WatchSink {
       });
       return;
     }
-    if (id === 0) {
-      while (this.watchers.has(this.nextId)) this.nextId++;
-      id = this.nextId++;
+    if (id === '0') {
+      while (this.watchers.has(String(this.nextId))) this.nextId++;
+      id = String(this.nextId++);
     }
     const filters = c.filters.map(String);
     const opts: WatcherOpts = { prevKv: c.prev_kv, fragment: c.fragment, progressNotify: c.progress_notify, sentSinceTick: false };
@@ -115,7 +120,7 @@ class ServerWatchStream implements WatchSink {
     this.watchers.set(id, { w, opts });
   }
 
-  private cancel(id: number): void {
+  private cancel(id: string): void {
     const entry = this.watchers.get(id);
     if (!entry) return;
     this.server.watchable.cancel(entry.w);

@@ -32,7 +32,8 @@ export class Watcher {
   synced = false;
   canceled = false;
   constructor(
-    readonly id: number,
+    /** The watch id in its stream (decimal int64). */
+    readonly id: string,
     readonly params: WatchParams,
     readonly sink: WatchSink & { congested: boolean },
   ) {
@@ -73,7 +74,7 @@ export class WatchableStore {
   }
 
   /** Registers a watcher; events from params.startRev (0: the next revision) on. */
-  watch(id: number, params: WatchParams, sink: WatchSink & { congested: boolean }): Watcher {
+  watch(id: string, params: WatchParams, sink: WatchSink & { congested: boolean }): Watcher {
     const startRev = params.startRev > 0 ? params.startRev : this.kv.rev() + 1;
     const w = new Watcher(id, { ...params, startRev }, sink);
     if (startRev > this.kv.rev()) this.addSynced(w);
