@@ -27,6 +27,11 @@ interface WatcherOpts {
   progressNotify: boolean;
   /** An event went out since the last progress tick. */
   sentSinceTick: boolean;
+  /**
+   * Canceled by a compaction. As in etcd, the id stays taken in its stream until the client cancels
+   * it: a new watcher cannot have it, and the cancel is answered.
+   */
+  compacted: boolean;
 }
 
 class ServerWatchStream implements WatchSink {
@@ -103,7 +108,13 @@ class ServerWatchStream implements WatchSink {
       id = String(this.nextId++);
     }
     const filters = c.filters.map(String);
-    const opts: WatcherOpts = { prevKv: c.prev_kv, fragment: c.fragment, progressNotify: c.progress_notify, sentSinceTick: false };
+    const opts: WatcherOpts = {
+      prevKv: c.prev_kv,
+      fragment: c.fragment,
+      progressNotify: c.progress_notify,
+      sentSinceTick: false,
+      compacted: false,
+    };
     // "created" goes out before any event: events only flow from the next commit or catch-up turn
     this.send({ header: this.server.header(rev), watch_id: id, created: true });
     const w = this.server.watchable.watch(
@@ -123,7 +134,7 @@ class ServerWatchStream implements WatchSink {
   private cancel(id: string): void {
     const entry = this.watchers.get(id);
     if (!entry) return;
-    this.server.watchable.cancel(entry.w);
+    if (!entry.opts.compacted) this.server.watchable.cancel(entry.w);
     this.watchers.delete(id);
     this.send({ header: this.server.header(), watch_id: id, canceled: true });
   }
@@ -140,7 +151,8 @@ class ServerWatchStream implements WatchSink {
   }
 
   compacted(w: Watcher, compactRev: number): void {
-    this.watchers.delete(w.id);
+    const entry = this.watchers.get(w.id);
+    if (entry) entry.opts.compacted = true;
     // etcd sends this one with revision 0 in the header
     this.send({ header: this.server.header(0), watch_id: w.id, compact_revision: compactRev, canceled: true });
   }
@@ -185,7 +197,7 @@ class ServerWatchStream implements WatchSink {
 
   private progressTick(): void {
     for (const { w, opts } of this.watchers.values()) {
-      if (!opts.progressNotify) continue;
+      if (!opts.progressNotify || opts.compacted) continue;
       if (w.synced && !opts.sentSinceTick) this.send({ header: this.server.header(), watch_id: w.id });
       opts.sentSinceTick = false;
     }
@@ -195,7 +207,7 @@ class ServerWatchStream implements WatchSink {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.progressTimer);
-    for (const { w } of this.watchers.values()) this.server.watchable.cancel(w);
+    for (const { w, opts } of this.watchers.values()) if (!opts.compacted) this.server.watchable.cancel(w);
     this.watchers.clear();
   }
 }

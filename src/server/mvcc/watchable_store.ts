@@ -13,7 +13,10 @@ export interface WatchSink {
    * congested; the store then stops sending until resume() is called.
    */
   deliver(w: Watcher, events: KeyVersion[], rev: number): boolean;
-  /** The watcher's start revision was compacted: tell the client and forget the watcher. */
+  /**
+   * The watcher's start revision is below the compacted revision compactRev: tell the client; the
+   * store has forgotten the watcher.
+   */
   compacted(w: Watcher, compactRev: number): void;
 }
 
