@@ -153,8 +153,9 @@ class ServerWatchStream implements WatchSink {
   compacted(w: Watcher, compactRev: number): void {
     const entry = this.watchers.get(w.id);
     if (entry) entry.opts.compacted = true;
-    // etcd sends this one with revision 0 in the header
-    this.send({ header: this.server.header(0), watch_id: w.id, compact_revision: compactRev, canceled: true });
+    // etcd sends this one with revision 0 in the header, and says canceled when compact_revision is
+    // not 0 (a negative start revision is "compacted" at 0 after a compaction to revision 0)
+    this.send({ header: this.server.header(0), watch_id: w.id, compact_revision: compactRev, canceled: compactRev !== 0 });
   }
 
   private toEvent(v: KeyVersion, withPrev: boolean): Event {

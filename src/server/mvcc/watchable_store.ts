@@ -23,7 +23,7 @@ export interface WatchSink {
 export interface WatchParams {
   key: string;
   end: RangeEnd;
-  /** First revision to deliver. */
+  /** First revision to deliver; 0: the next one. A negative one is taken as etcd takes it. */
   startRev: number;
   noPut: boolean;
   noDelete: boolean;
@@ -78,7 +78,7 @@ export class WatchableStore {
 
   /** Registers a watcher; events from params.startRev (0: the next revision) on. */
   watch(id: string, params: WatchParams, sink: WatchSink & { congested: boolean }): Watcher {
-    const startRev = params.startRev > 0 ? params.startRev : this.kv.rev() + 1;
+    const startRev = params.startRev !== 0 ? params.startRev : this.kv.rev() + 1;
     const w = new Watcher(id, { ...params, startRev }, sink);
     if (startRev > this.kv.rev()) this.addSynced(w);
     else this.addUnsynced(w);
@@ -192,6 +192,15 @@ export class WatchableStore {
         continue;
       }
       if (w.nextRev > cur) {
+        this.unsynced.delete(w);
+        this.addSynced(w);
+        continue;
+      }
+      if (w.nextRev < 1) {
+        // a negative start revision at or above the compacted one (-1 before any compaction): etcd
+        // reads the history from it as a backend key, where it is a huge unsigned number, past every
+        // revision. Nothing is read; the watcher is synced from the next revision.
+        w.nextRev = cur + 1;
         this.unsynced.delete(w);
         this.addSynced(w);
         continue;
