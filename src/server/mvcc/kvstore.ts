@@ -97,8 +97,11 @@ export class KVStore {
     return { kvs, count, rev: headerRev };
   }
 
-  /** Versions with main revision >= fromRev, in revision order, at most max of them (whole revisions). */
-  historySince(fromRev: number, max: number): KeyVersion[] {
+  /**
+   * Calls f with every version with main revision >= fromRev, in revision order, until f returns
+   * false. What watchers replay: the versions since the compacted revision.
+   */
+  forEachSince(fromRev: number, f: (v: KeyVersion) => boolean): void {
     const h = this.history;
     let lo = 0;
     let hi = h.length;
@@ -107,15 +110,12 @@ export class KVStore {
       if (h[mid].main < fromRev) lo = mid + 1;
       else hi = mid;
     }
-    let end = Math.min(h.length, lo + max);
-    // never split a revision between two batches
-    while (end < h.length && end > lo && h[end].main === h[end - 1].main) end++;
-    return h.slice(lo, end);
+    for (let i = lo; i < h.length; i++) if (!f(h[i])) return;
   }
 
   /**
    * Every version the store keeps (what a backend holds after compaction), in revision order. Unlike
-   * historySince, this includes the versions below the compacted revision that are still visible.
+   * forEachSince, this includes the versions below the compacted revision that are still visible.
    */
   keptVersions(): KeyVersion[] {
     const out: KeyVersion[] = [];

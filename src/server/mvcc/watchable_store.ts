@@ -49,16 +49,21 @@ export class Watcher {
     return key >= k && (end === '' || key < end);
   }
 
+  /** Not dropped by the NOPUT / NODELETE filters. */
+  passes(v: KeyVersion): boolean {
+    return !(v.value === null ? this.params.noDelete : this.params.noPut);
+  }
+
   accepts(v: KeyVersion): boolean {
-    if (v.value === null ? this.params.noDelete : this.params.noPut) return false;
-    return this.matches(v.key);
+    return this.passes(v) && this.matches(v.key);
   }
 }
 
-/** Versions examined per catch-up step of one watcher. */
-const CATCH_UP_BATCH = 1000;
-/** Roughly the most event bytes one catch-up response carries (a revision is never split). */
-const CATCH_UP_BYTES = 1024 * 1024;
+/**
+ * The most distinct revisions of a watcher's events one catch-up response carries (etcd's
+ * watchBatchMaxRevs). Revisions are counted before the filters, as etcd does; bytes are not limited.
+ */
+const CATCH_UP_MAX_REVS = 1000;
 
 export class WatchableStore {
   private readonly singleKey = new Map<string, Set<Watcher>>();
@@ -205,25 +210,25 @@ export class WatchableStore {
         this.addSynced(w);
         continue;
       }
-      const hist = this.kv.historySince(w.nextRev, CATCH_UP_BATCH);
-      // cut the batch by size too, at a revision boundary, so a response stays well under a
-      // client's receive limit (grpc's default is 4 MiB)
       const events: KeyVersion[] = [];
-      let bytes = 0;
-      let last = hist.length > 0 ? hist[hist.length - 1].main : cur;
-      for (let i = 0; i < hist.length; i++) {
-        const v = hist[i];
-        if (bytes > CATCH_UP_BYTES && v.main !== hist[i - 1].main) {
-          last = hist[i - 1].main;
-          break;
+      let revs = 0;
+      let lastRev = 0;
+      let moreRev = 0;
+      this.kv.forEachSince(w.nextRev, (v) => {
+        if (!w.matches(v.key)) return true;
+        if (v.main !== lastRev) {
+          if (++revs > CATCH_UP_MAX_REVS) {
+            moreRev = v.main;
+            return false;
+          }
+          lastRev = v.main;
         }
-        if (!w.accepts(v)) continue;
-        events.push(v);
-        bytes += v.key.length + (v.value?.length ?? 0) + 64;
-      }
-      w.nextRev = last + 1;
+        if (w.passes(v)) events.push(v);
+        return true;
+      });
+      w.nextRev = moreRev !== 0 ? moreRev : cur + 1;
       if (events.length > 0) w.sink.deliver(w, events, cur);
-      if (w.nextRev > cur) {
+      if (moreRev === 0) {
         this.unsynced.delete(w);
         this.addSynced(w);
       } else {
