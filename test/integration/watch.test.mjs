@@ -90,28 +90,44 @@ test('periodic auto-compaction compacts old revisions', async () => {
   }
 });
 
-test('fragment: a response larger than --max-request-bytes is split, all but the last marked', async () => {
+test('fragment: a response of at least --max-request-bytes + 512 KiB is split, all but the last marked; a smaller one is not', async () => {
   const s = await startServer('ours', { extraArgs: ['--max-request-bytes', '10000'] });
   const kv = kvClient(s.endpoint);
+  const watches = [];
+  const open = (create) => {
+    const w = openWatch(s.endpoint, create);
+    watches.push(w);
+    return w;
+  };
   try {
-    const put = (k) => ({ request_put: { key: Buffer.from(k), value: Buffer.alloc(3000, 120) } });
-    for (const k of ['f1', 'f2', 'f3']) await call(kv, 'Put', put(k).request_put);
-    // with prev_kv each event carries two 3000-byte values: three of them pass the 10000-byte limit
-    const frag = openWatch(s.endpoint, { key: Buffer.from('f'), range_end: Buffer.from('g'), fragment: true, prev_kv: true });
-    const whole = openWatch(s.endpoint, { key: Buffer.from('f'), range_end: Buffer.from('g'), prev_kv: true });
+    const put = (k, n) => ({ request_put: { key: Buffer.from(k), value: Buffer.alloc(n, 120) } });
+    for (const k of ['f1', 'f2', 'f3']) await call(kv, 'Put', put(k, 3000).request_put);
+    // etcd fragments at --max-request-bytes plus its 512 KiB gRPC allowance: three events with
+    // prev_kv (about 18 KB) past --max-request-bytes alone still go out whole
+    const small = open({ key: Buffer.from('f'), range_end: Buffer.from('g'), fragment: true, prev_kv: true });
     await sleep(300);
-    await call(kv, 'Txn', { success: [put('f1'), put('f2'), put('f3')] });
-    await sleep(500);
+    await call(kv, 'Txn', { success: [put('f1', 3000), put('f2', 3000), put('f3', 3000)] });
+    await sleep(300);
+    const smallParts = small.responses.filter((r) => r.events.length > 0);
+    assert.deepEqual(smallParts.map((r) => [r.events.length, r.fragment]), [[3, false]]);
+    // 64 revisions of 9000 bytes replayed in one response: about 580 KB, past 10000 + 512 KiB
+    for (let i = 0; i < 64; i++) await call(kv, 'Put', put(`g${String(i).padStart(2, '0')}`, 9000).request_put);
+    const frag = open({ key: Buffer.from('g'), range_end: Buffer.from('h'), start_revision: 1, fragment: true });
+    const whole = open({ key: Buffer.from('g'), range_end: Buffer.from('h'), start_revision: 1 });
+    await sleep(1000);
     const parts = frag.responses.filter((r) => r.events.length > 0);
-    assert.ok(parts.length >= 2, `split into ${parts.length} responses`);
-    assert.deepEqual(parts.map((r) => r.fragment), [...Array(parts.length - 1).fill(true), false]);
-    assert.deepEqual(events(parts), events(whole.responses));
-    assert.equal(events(parts).length, 3);
-    for (const w of [frag, whole]) {
+    assert.equal(parts.length, 2, `split into ${parts.length} responses`);
+    assert.deepEqual(parts.map((r) => r.fragment), [true, false]);
+    assert.ok(parts[0].events.length > 50 && parts[0].events.length < 64, `first part: ${parts[0].events.length} events`);
+    const wholeParts = whole.responses.filter((r) => r.events.length > 0);
+    assert.equal(wholeParts.length, 1);
+    assert.deepEqual(events(parts), events(wholeParts));
+    assert.equal(events(parts).length, 64);
+  } finally {
+    for (const w of watches) {
       w.stream.end();
       w.client.close();
     }
-  } finally {
     kv.close();
     await s.stop();
   }

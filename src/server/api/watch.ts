@@ -8,13 +8,18 @@ import type { WatchHandlers } from '../../api/gen/etcdserverpb/Watch.js';
 import type { WatchRequest__Output } from '../../api/gen/etcdserverpb/WatchRequest.js';
 import type { WatchResponse } from '../../api/gen/etcdserverpb/WatchResponse.js';
 import type { Event } from '../../api/gen/mvccpb/Event.js';
+import type { KeyValue } from '../../api/gen/mvccpb/KeyValue.js';
+import type { ResponseHeader } from '../../api/gen/etcdserverpb/ResponseHeader.js';
 import { keyOf, num, rangeEndOf, toKeyValue, tombstoneKeyValue } from '../apply/applier.js';
+import { varintLength } from '../storage/codec.js';
 import type { KeyVersion } from '../mvcc/key_index.js';
 import type { Watcher, WatchSink } from '../mvcc/watchable_store.js';
 import type { EtcdServer } from '../server.js';
 
 /** Sent as watch_id when a response belongs to no watcher (etcd's clientv3.InvalidWatchID). */
 const INVALID_WATCH_ID = -1;
+/** etcd lets a watch response grow this much past --max-request-bytes before fragmenting it. */
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
 
 /** A watch id as the int64 it is on the wire, in decimal: ids past 2^53 stay exact. */
 function watchIdOf(v: string | number | null | undefined): string {
@@ -168,32 +173,30 @@ class ServerWatchStream implements WatchSink {
     return ev;
   }
 
-  /** Splits a response whose events exceed the request size limit; all but the last say fragment. */
+  /**
+   * etcd's sendFragments: a response of at least --max-request-bytes + 512 KiB (its encoded size,
+   * as etcd's gogoproto Size() counts it) with two events or more goes out in parts, each filled
+   * while under that size, all but the last marked fragment.
+   */
   private sendFragmented(resp: WatchResponse, evs: Event[]): void {
-    const limit = this.server.cfg.maxRequestBytes;
-    const size = (e: Event): number =>
-      64 + ((e.kv?.key as Buffer | undefined)?.length ?? 0) + ((e.kv?.value as Buffer | undefined)?.length ?? 0) +
-      ((e.prev_kv?.value as Buffer | undefined)?.length ?? 0) + ((e.prev_kv?.key as Buffer | undefined)?.length ?? 0);
-    const total = evs.reduce((s, e) => s + size(e), 0);
-    if (total <= limit || evs.length <= 1) {
+    const limit = this.server.cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES;
+    const sizes = evs.map((e) => fieldSize(eventSize(e)));
+    const base = watchResponseSize({ ...resp, events: [] });
+    if (base + sizes.reduce((a, b) => a + b, 0) < limit || evs.length < 2) {
       this.send(resp);
       return;
     }
-    let chunk: Event[] = [];
-    let chunkSize = 0;
-    const chunks: Event[][] = [];
-    for (const e of evs) {
-      const s = size(e);
-      if (chunk.length > 0 && chunkSize + s > limit) {
-        chunks.push(chunk);
-        chunk = [];
-        chunkSize = 0;
+    const fragBase = base + 2; // fragment: true
+    let i = 0;
+    while (i < evs.length) {
+      let size = fragBase;
+      const start = i;
+      for (; i < evs.length; i++) {
+        size += sizes[i];
+        if (i > start && size >= limit) break;
       }
-      chunk.push(e);
-      chunkSize += s;
+      this.send({ ...resp, events: evs.slice(start, i), fragment: i < evs.length });
     }
-    chunks.push(chunk);
-    chunks.forEach((c, i) => this.send({ ...resp, events: c, fragment: i < chunks.length - 1 }));
   }
 
   private progressTick(): void {
@@ -219,4 +222,60 @@ export function watchHandlers(server: EtcdServer): WatchHandlers {
       new ServerWatchStream(server, call);
     },
   };
+}
+
+// ---- encoded sizes as gogoproto's Size() counts them: fields at their zero value are left out ----
+
+/** A uint64/int64 varint field's value bytes (a negative int64 takes 10). */
+function intSize(v: string | number | null | undefined): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v === 0 ? 0 : varintLength(v);
+  const b = BigInt.asUintN(64, BigInt(v));
+  if (b === 0n) return 0;
+  let n = 1;
+  for (let x = b >> 7n; x > 0n; x >>= 7n) n++;
+  return n;
+}
+
+/** A one-byte tag, and the value's varint, when the value is not 0. */
+function intField(v: string | number | null | undefined): number {
+  const n = intSize(v);
+  return n === 0 ? 0 : 1 + n;
+}
+
+/** A one-byte tag, the length and the bytes of a length-delimited field of len bytes. */
+function fieldSize(len: number): number {
+  return 1 + varintLength(len) + len;
+}
+
+function bytesField(b: Buffer | Uint8Array | string | null | undefined): number {
+  const len = b === undefined || b === null ? 0 : typeof b === 'string' ? Buffer.byteLength(b, 'latin1') : b.length;
+  return len === 0 ? 0 : fieldSize(len);
+}
+
+function keyValueSize(kv: KeyValue): number {
+  return (
+    bytesField(kv.key) + intField(kv.create_revision as number) + intField(kv.mod_revision as number) +
+    intField(kv.version as number) + bytesField(kv.value) + intField(kv.lease as string)
+  );
+}
+
+function eventSize(e: Event): number {
+  return (
+    (e.type === 'DELETE' ? 2 : 0) +
+    (e.kv ? fieldSize(keyValueSize(e.kv)) : 0) +
+    (e.prev_kv ? fieldSize(keyValueSize(e.prev_kv)) : 0)
+  );
+}
+
+function headerSize(h: ResponseHeader): number {
+  return intField(h.cluster_id as string) + intField(h.member_id as string) + intField(h.revision as number) + intField(h.raft_term as number);
+}
+
+function watchResponseSize(r: WatchResponse): number {
+  return (
+    (r.header ? fieldSize(headerSize(r.header)) : 0) + intField(r.watch_id as string) + (r.created ? 2 : 0) +
+    (r.canceled ? 2 : 0) + intField(r.compact_revision as number) + bytesField(r.cancel_reason) + (r.fragment ? 2 : 0) +
+    (r.events ?? []).reduce((a, e) => a + fieldSize(eventSize(e)), 0)
+  );
 }
