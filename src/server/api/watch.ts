@@ -18,6 +18,12 @@ import type { EtcdServer } from '../server.js';
 
 /** Sent as watch_id when a response belongs to no watcher (etcd's clientv3.InvalidWatchID). */
 const INVALID_WATCH_ID = -1;
+/**
+ * Responses a stream holds that the client has not yet taken before its watchers fall behind (and
+ * catch up later, several revisions to a response): etcd's watch stream channel (mvcc chanBufLen).
+ * Node's own stream buffer says "full" at 16, which would merge responses far sooner than etcd does.
+ */
+const STREAM_BUFFER = 128;
 /** etcd lets a watch response grow this much past --max-request-bytes before fragmenting it. */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
 
@@ -41,6 +47,8 @@ interface WatcherOpts {
 
 class ServerWatchStream implements WatchSink {
   congested = false;
+  /** Responses written whose write has not yet completed. */
+  private pending = 0;
   private readonly watchers = new Map<string, { w: Watcher; opts: WatcherOpts }>();
   private nextId = 0;
   private closed = false;
@@ -64,14 +72,15 @@ class ServerWatchStream implements WatchSink {
 
   private send(resp: WatchResponse): void {
     if (this.closed) return;
-    const ok = this.call.write(resp);
-    if (!ok && !this.congested) {
-      this.congested = true;
-      this.call.once('drain', () => {
+    this.pending++;
+    this.call.write(resp, () => {
+      this.pending--;
+      if (this.congested && this.pending < STREAM_BUFFER) {
         this.congested = false;
         this.server.watchable.resume();
-      });
-    }
+      }
+    });
+    if (this.pending >= STREAM_BUFFER) this.congested = true;
   }
 
   private onRequest(req: WatchRequest__Output): void {
