@@ -1,6 +1,7 @@
 // Shared by the integration and interop tests: start our server (the real executable) or real etcd
 // on 127.0.0.1 with a temp data dir, and talk to either with a grpc-js client from our protos.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -171,31 +172,40 @@ export function leaseClient(endpoint) {
   return new (services().Lease)(endpoint, grpc.credentials.createInsecure());
 }
 
-export function watchClient(endpoint) {
-  return new (services().Watch)(endpoint, grpc.credentials.createInsecure());
+/** options: grpc-js channel options, e.g. a larger 'grpc.max_receive_message_length'. */
+export function watchClient(endpoint, options = {}) {
+  return new (services().Watch)(endpoint, grpc.credentials.createInsecure(), options);
+}
+
+/**
+ * A response made comparable across servers: without what legitimately differs (cluster and member
+ * ids, raft term in headers), byte strings as latin1 text; those longer than digestAbove bytes as
+ * their length and a digest.
+ */
+export function normalizeResponse(x, digestAbove = Infinity) {
+  if (Array.isArray(x)) return x.map((v) => normalizeResponse(v, digestAbove));
+  if (Buffer.isBuffer(x)) {
+    if (x.length <= digestAbove) return x.toString('latin1');
+    return `<${x.length} bytes ${createHash('sha1').update(x).digest('hex').slice(0, 10)}>`;
+  }
+  if (x && typeof x === 'object') {
+    const out = {};
+    for (const [k, v] of Object.entries(x)) {
+      if (k === 'cluster_id' || k === 'member_id' || k === 'raft_term') continue;
+      out[k] = normalizeResponse(v, digestAbove);
+    }
+    return out;
+  }
+  return x;
 }
 
 export function call(client, method, req) {
   return new Promise((resolve, reject) => client[method](req, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
-/**
- * A gRPC reply (or request) made comparable across servers: drops what legitimately differs between
- * two servers (the cluster and member IDs and the raft term in headers) and turns bytes into latin1
- * strings.
- */
+/** normalizeResponse without digests: a gRPC reply (or request) made comparable across servers. */
 export function normalizeReply(x) {
-  if (Array.isArray(x)) return x.map(normalizeReply);
-  if (Buffer.isBuffer(x)) return x.toString('latin1');
-  if (x && typeof x === 'object') {
-    const out = {};
-    for (const [k, v] of Object.entries(x)) {
-      if (k === 'cluster_id' || k === 'member_id' || k === 'raft_term') continue;
-      out[k] = normalizeReply(v);
-    }
-    return out;
-  }
-  return x;
+  return normalizeResponse(x);
 }
 
 /** The command and argv that run a CLI: real etcdctl, or ours ('ours' or anything else). */
