@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadApi } from '../dist/api/proto.js';
 
+export { mulberry32 } from '../bench/lib/prng.mjs';
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
 export const ETCDCTL_BIN = process.env.ETCDCTL_BIN ?? '/usr/bin/etcdctl';
@@ -290,4 +292,17 @@ export function hpackStr(s) {
 /** A header block of literals without indexing, each with a new name. */
 export function hpackLiterals(fields) {
   return Buffer.from(fields.flatMap(([n, v]) => [0, ...hpackStr(n), ...hpackStr(v)]));
+}
+
+/** clientv3's GetPrefixRangeEnd: the key (latin1) with its last byte below 0xff incremented; all 0xff: "\0". */
+export function prefixEnd(k) {
+  const b = Buffer.from(k, 'latin1');
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i] < 0xff) {
+      const e = Buffer.from(b.subarray(0, i + 1));
+      e[i]++;
+      return e.toString('latin1');
+    }
+  }
+  return '\0';
 }

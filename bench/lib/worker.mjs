@@ -7,22 +7,12 @@ import {
   openChannel, callRaw, waitReady, METHOD, keyOf, encodePut, encodeRange, decodePut, decodeRange,
   openH2, h2Call, frame, unframe,
 } from './wire.mjs';
+import { mulberry32 } from './prng.mjs';
 
 const w = workerData;
 
-// Small deterministic PRNG (mulberry32) so runs against both servers send the same key sequence.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rand = rng(w.seed);
+// deterministic, so runs against both servers send the same key sequence
+const rand = mulberry32(w.seed);
 const POOL = 4096;
 const pool = [];
 const value = Buffer.alloc(w.valueSize, 'v');

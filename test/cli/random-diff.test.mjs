@@ -41,7 +41,7 @@
 // and 2, 100 steps each), CLI_FUZZ_ALL=1 lists every mismatch. Ports: 28400-28599.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, realEtcdSkip, spawnCtl, runCtlAsync, kvClient, leaseClient, call } from '../helpers.mjs';
+import { startServer, realEtcdSkip, spawnCtl, runCtlAsync, kvClient, leaseClient, call, mulberry32 } from '../helpers.mjs';
 import { freePort } from './harness.mjs';
 
 const skip = realEtcdSkip();
@@ -70,17 +70,6 @@ async function startTwins() {
 }
 
 // ---- the generator ----
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEYS = ['a', 'ab', 'abc', 'b', 'foo', 'foo/bar', 'foo/baz', 'k 1', 'k\n2', 'ключ', '-key', 'z', 'x"q', '', 'ü'];
 const VALUES = ['v', '', 'hello world', '-v', '--x', 'значение', 'a\tb', 'line1\nline2', '"q"', '\\', ' lead', 'x=y', '0'];

@@ -13,7 +13,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { call, kvClient, normalizeReply as normalize, realEtcdSkip, startServer } from '../helpers.mjs';
+import { call, kvClient, normalizeReply as normalize, realEtcdSkip, startServer, mulberry32, prefixEnd } from '../helpers.mjs';
 import { loadApi } from '../../dist/api/proto.js';
 
 const skip = realEtcdSkip();
@@ -37,30 +37,6 @@ const LEASE = '1000'; // granted on both servers before the run
 const NO_SUCH_LEASE = '999';
 const MAX_TXN_OPS = 128; // etcd's default --max-txn-ops
 const B = (s) => Buffer.from(s, 'latin1');
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** clientv3's GetPrefixRangeEnd: the key with its last byte below 0xff incremented; all 0xff: "\0". */
-function prefixEnd(k) {
-  const b = B(k);
-  for (let i = b.length - 1; i >= 0; i--) {
-    if (b[i] < 0xff) {
-      const e = Buffer.from(b.subarray(0, i + 1));
-      e[i]++;
-      return e.toString('latin1');
-    }
-  }
-  return '\0';
-}
 
 class Gen {
   constructor(seed) {

@@ -26,7 +26,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
-import { call, kvClient, normalizeResponse, realEtcdSkip, startServer, watchClient } from '../helpers.mjs';
+import { call, kvClient, normalizeResponse, realEtcdSkip, startServer, watchClient, prefixEnd, mulberry32 } from '../helpers.mjs';
 
 const skip = realEtcdSkip();
 const SEEDS = process.env.WATCH_FUZZ_SEED ? process.env.WATCH_FUZZ_SEED.split(',').map(Number) : [4, 5, 32, 81];
@@ -44,15 +44,7 @@ const B = (s) => Buffer.from(s, 'latin1');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function prng(seed) {
-  // mulberry32
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     int: (n) => Math.floor(next() * n),
     chance: (p) => next() < p,
@@ -71,19 +63,6 @@ function prng(seed) {
 // keys that are prefixes of each other, the smallest and largest one-byte keys
 const WRITE_KEYS = ['a', 'ab', 'abc', 'b', 'ba', 'c', '\x00', '\xff'];
 const WATCH_KEYS = ['', 'a', 'ab', 'abc', 'b', 'ba', 'c', 'zz', '\x00', '\xff'];
-
-/** clientv3's prefix range end: the last byte below 0xff incremented, or "\0" (every key). */
-function prefixEnd(k) {
-  const b = B(k);
-  for (let i = b.length - 1; i >= 0; i--) {
-    if (b[i] < 0xff) {
-      const e = Buffer.from(b.subarray(0, i + 1));
-      e[i]++;
-      return e.toString('latin1');
-    }
-  }
-  return '\0';
-}
 
 /** Without the ids and terms in headers; byte strings past 64 bytes as their length and a digest. */
 const norm = (x) => normalizeResponse(x, 64);
