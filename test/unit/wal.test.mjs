@@ -346,6 +346,10 @@ test('a repair cut short by a crash after its cut is finished at the next start;
   const { dir, seg, full, rec } = await tenRecords(64 * 1024);
   fs.truncateSync(full, 9 * rec); // the cut was made ...
   assert.throws(() => openWal(dir, 10, { segmentBytes: seg }), /log ends at index 9 but the backend holds up to 10/);
+  fs.writeFileSync(path.join(dir, 'repair-intent'), 'garbage\n'); // an intent that says no index is no intent
+  assert.throws(() => openWal(dir, 10, { segmentBytes: seg }), /log ends at index 9 but the backend holds up to 10/);
+  fs.writeFileSync(path.join(dir, 'repair-intent'), '9\n'); // nor is one below the backend's index
+  assert.throws(() => openWal(dir, 10, { segmentBytes: seg }), /log ends at index 9 but the backend holds up to 10/);
   fs.writeFileSync(path.join(dir, 'repair-intent'), '10\n'); // ... after its intent was written
   const b = openWal(dir, 10, { segmentBytes: seg });
   assert.deepEqual([b.records, b.wal.last()], [[], 10]);
